@@ -1,0 +1,138 @@
+"""The bot's one settings object, read from the environment and `.env`.
+
+This is the only module that reads the environment. Secrets are ``SecretStr`` so
+that they never show in a repr, a log line or an error message.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Annotated, Any
+
+from pydantic import BaseModel, Field, SecretStr, ValidationError, field_validator
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
+
+__all__ = ["ConfigError", "CustomEndpoint", "Settings", "load_settings"]
+
+
+class ConfigError(Exception):
+    """The configuration is missing or invalid; ``str(err)`` is one line for the operator."""
+
+
+class CustomEndpoint(BaseModel):
+    """One extra OpenAI-compatible endpoint (DeepSeek, OpenAI, vLLM, Ollama, …)."""
+
+    name: str
+    base_url: str
+    api_key: SecretStr = SecretStr("")
+    models: list[str]
+    vision_models: list[str] = []
+    reasoning_models: list[str] = []
+
+
+def _split_list(value: Any) -> Any:
+    if isinstance(value, str):
+        return [item.strip() for item in value.split(",") if item.strip()]
+    return value
+
+
+CommaList = Annotated[list[str], NoDecode]
+
+
+class Settings(BaseSettings):
+    """Every setting of the bot; environment variable names are the field names upper-cased."""
+
+    model_config = SettingsConfigDict(
+        env_file=".env", env_file_encoding="utf-8", extra="ignore", case_sensitive=False
+    )
+
+    # Telegram
+    telegram_bot_token: SecretStr
+    telegram_base_url: str = "https://api.telegram.org/bot"
+    telegram_base_file_url: str = "https://api.telegram.org/file/bot"
+    allowed_user_ids: CommaList = []
+
+    # Storage
+    redis_url: str = "memory://"
+    history_max_turns: int = Field(20, ge=1, le=500)
+    history_max_tokens: int = Field(12000, ge=256)
+    history_ttl_seconds: int = Field(30 * 24 * 3600, ge=60)
+
+    # Conversation
+    default_model: str = ""
+    system_prompt: str = "You are a helpful assistant. Answer in the language of the question."
+    models_file: Path | None = None
+
+    # The quick-start OpenAI-compatible endpoint
+    openai_name: str = "openai"
+    openai_base_url: str = ""
+    openai_api_key: SecretStr = SecretStr("")
+    openai_models: CommaList = []
+
+    # Platforms from the seeds (enabled when their credentials are set)
+    zju_base_url: str = "https://chat.zju.edu.cn/api/ai/v1"
+    zju_api_key: SecretStr = SecretStr("")
+    zhipuai_base_url: str = "https://open.bigmodel.cn/api/paas/v4"
+    zhipuai_api_key: SecretStr = SecretStr("")
+    zai_base_url: str = "https://api.z.ai/api/paas/v4"
+    zai_api_key: SecretStr = SecretStr("")
+    dashscope_base_url: str = "https://dashscope.aliyuncs.com/compatible-mode/v1"
+    dashscope_api_key: SecretStr = SecretStr("")
+    ustb_base_url: str = "http://chat.ustb.edu.cn"
+    ustb_easy_session: SecretStr = SecretStr("")
+    ustb_cookie_vjuid_login: SecretStr = SecretStr("")
+    custom_providers: Annotated[list[CustomEndpoint], NoDecode] = []
+
+    # Provider timeouts (seconds)
+    provider_connect_timeout: float = Field(10.0, gt=0)
+    provider_first_token_timeout: float = Field(60.0, gt=0)
+    provider_idle_timeout: float = Field(60.0, gt=0)
+
+    # Reply streaming
+    private_edit_interval: float = Field(1.0, gt=0)
+    group_edit_interval: float = Field(3.0, gt=0)
+    use_drafts: bool = True
+    draft_interval: float = Field(0.5, gt=0)
+    limit_per_chat_per_second: float = Field(1.0, gt=0)
+    limit_per_group_per_minute: int = Field(20, ge=1)
+    limit_global_per_second: int = Field(30, ge=1)
+
+    log_level: str = "INFO"
+
+    @field_validator("allowed_user_ids", "openai_models", mode="before")
+    @classmethod
+    def _comma_list(cls, value: Any) -> Any:
+        return _split_list(value)
+
+    @field_validator("custom_providers", mode="before")
+    @classmethod
+    def _custom_json(cls, value: Any) -> Any:
+        if isinstance(value, str):
+            return json.loads(value) if value.strip() else []
+        return value
+
+    @field_validator("telegram_bot_token")
+    @classmethod
+    def _token_shape(cls, value: SecretStr) -> SecretStr:
+        secret = value.get_secret_value()
+        if ":" not in secret or not secret.split(":", 1)[0].isdigit():
+            raise ValueError("must look like 123456:ABC… (the token @BotFather gave you)")
+        return value
+
+
+def load_settings(**overrides: Any) -> Settings:
+    """Read the settings from the environment and `.env`, with ``overrides`` on top.
+
+    Raises :class:`ConfigError` with one line naming the variable and the problem;
+    the line never contains a secret value.
+    """
+    try:
+        return Settings(**overrides)
+    except ValidationError as exc:
+        first = exc.errors()[0]
+        name = str(first["loc"][0]).upper() if first["loc"] else "configuration"
+        if first["type"] == "missing":
+            raise ConfigError(f"{name} is not set") from None
+        reason = str(first["msg"]).removeprefix("Value error, ")
+        raise ConfigError(f"{name} is invalid: {reason}") from None
