@@ -1,0 +1,245 @@
+"""The conversation store: every piece of bot state kept in Redis.
+
+Keys (built only by :mod:`storage.keys`; ``S`` is the conversation scope):
+
+| key | type | TTL | content |
+|---|---|---|---|
+| ``cb:{S}:history`` | list | ttl_seconds | :class:`StoredMessage` JSON, oldest first |
+| ``cb:{S}:model`` | string | ttl_seconds | the chosen model id |
+| ``cb:{S}:options`` | hash | ttl_seconds | display options (name → value) |
+| ``cb:{S}:usage`` | hash | ttl_seconds | ``requests``, ``tokens`` of this scope |
+| ``cb:{S}:lock`` | string | lock ttl | the lock holder's random token |
+| ``cb:update:<update_id>`` | string | 1 day | update de-duplication marker |
+| ``cb:provider:<name>:session`` | hash | none | provider cookies (name → value) |
+| ``cb:usage:u:<user_id>:<day>`` | hash | 90 days | ``requests``, ``tokens`` on one UTC day |
+
+Each :meth:`ConversationStore.append_exchange` refreshes the TTL of the conversation's
+history, model, options and usage keys, so a conversation idle for ``ttl_seconds``
+disappears as a whole.
+"""
+
+from __future__ import annotations
+
+import logging
+from contextlib import AbstractAsyncContextManager
+from datetime import UTC, datetime
+
+import redis.asyncio
+from redis.typing import EncodableT, FieldT
+
+from storage.keys import (
+    SCOPE_TTL_NAMES,
+    key,
+    provider_session_key,
+    update_key,
+    user_usage_key,
+)
+from storage.lock import LockScripts, hold_lock
+from storage.messages import StoredMessage
+from storage.scripts import lua_source
+
+__all__ = ["USER_USAGE_TTL", "ConversationStore", "StoredMessage"]
+
+logger = logging.getLogger(__name__)
+
+USER_USAGE_TTL = 90 * 24 * 3600
+"""Seconds a per-user daily usage hash is kept."""
+
+
+def _text(value: str | bytes) -> str:
+    return value.decode("utf-8") if isinstance(value, bytes) else value
+
+
+def _text_dict(raw: dict[str | bytes, str | bytes]) -> dict[str, str]:
+    return {_text(name): _text(value) for name, value in raw.items()}
+
+
+class ConversationStore:
+    """All Redis state of the bot, keyed by conversation scope (see the module docstring).
+
+    The store does not own ``redis`` unless ``owns_client=True`` (as
+    :func:`storage.open_store` sets); :meth:`aclose` closes only an owned client.
+    ``max_turns`` bounds the exchanges (user+assistant pairs) kept per conversation,
+    ``max_tokens`` their estimated tokens (:func:`storage.estimate_tokens`),
+    ``ttl_seconds`` how long an idle conversation is kept.
+    """
+
+    def __init__(
+        self,
+        redis: redis.asyncio.Redis,
+        *,
+        max_turns: int,
+        max_tokens: int,
+        ttl_seconds: int,
+        owns_client: bool = False,
+    ) -> None:
+        if max_turns < 1 or max_tokens < 1 or ttl_seconds < 1:
+            raise ValueError("max_turns, max_tokens and ttl_seconds must be >= 1")
+        self.redis = redis
+        self.max_turns = max_turns
+        self.max_tokens = max_tokens
+        self.ttl_seconds = ttl_seconds
+        self._owns_client = owns_client
+        self._append = redis.register_script(lua_source("append_exchange.lua"))
+        self._pop = redis.register_script(lua_source("pop_exchange.lua"))
+        self._lock_scripts = LockScripts.register(redis)
+
+    async def aclose(self) -> None:
+        """Close the Redis client if this store owns it (opened by ``open_store``)."""
+        if self._owns_client:
+            await self.redis.aclose()
+
+    # -- history -----------------------------------------------------------------
+
+    async def load_history(self, scope: str) -> list[StoredMessage]:
+        """Return the conversation's messages, oldest first (``[]`` when none).
+
+        A stored element that does not parse is skipped with a warning.
+        """
+        raw_items = await self.redis.lrange(key(scope, "history"), 0, -1)
+        messages: list[StoredMessage] = []
+        for raw in raw_items:
+            try:
+                messages.append(StoredMessage.from_json(raw))
+            except ValueError:
+                logger.warning("skipped an unreadable history message in scope %s", scope)
+        return messages
+
+    async def append_exchange(
+        self, scope: str, user: StoredMessage, assistant: StoredMessage
+    ) -> None:
+        """Append one exchange atomically, trim, and refresh the conversation's TTLs.
+
+        Trimming drops whole exchanges from the oldest side until at most ``max_turns``
+        remain and their estimated tokens are <= ``max_tokens``; the newest exchange is
+        always kept. Runs ``append_exchange.lua``. Raises ``ValueError`` when the roles
+        are not ``user`` then ``assistant``.
+        """
+        if user.role != "user" or assistant.role != "assistant":
+            raise ValueError("an exchange is a user message then an assistant message")
+        keys = [key(scope, "history")] + [
+            key(scope, name) for name in SCOPE_TTL_NAMES if name != "history"
+        ]
+        args: list[str | int] = [
+            user.to_json(),
+            assistant.to_json(),
+            self.max_turns,
+            self.max_tokens,
+            self.ttl_seconds,
+        ]
+        await self._append(keys=keys, args=args)
+
+    async def pop_last_exchange(self, scope: str) -> tuple[StoredMessage, StoredMessage] | None:
+        """Remove and return the newest ``(user, assistant)`` pair atomically (for /retry).
+
+        Returns ``None`` (and changes nothing) when the history holds fewer than two
+        messages. Runs ``pop_exchange.lua``.
+        """
+        popped = await self._pop(keys=[key(scope, "history")])
+        if not popped:
+            return None
+        user_raw, assistant_raw = popped
+        return StoredMessage.from_json(user_raw), StoredMessage.from_json(assistant_raw)
+
+    async def clear(self, scope: str) -> None:
+        """Delete the conversation's history (/reset); model, options and usage stay."""
+        await self.redis.delete(key(scope, "history"))
+
+    # -- per-conversation settings -----------------------------------------------
+
+    async def get_model(self, scope: str) -> str | None:
+        """Return the model chosen in this conversation, or ``None`` if none was set."""
+        value = await self.redis.get(key(scope, "model"))
+        return None if value is None else _text(value)
+
+    async def set_model(self, scope: str, model: str) -> None:
+        """Store ``model`` as this conversation's model, with the conversation TTL."""
+        await self.redis.set(key(scope, "model"), model, ex=self.ttl_seconds)
+
+    async def get_options(self, scope: str) -> dict[str, str]:
+        """Return the conversation's display options (name → value; ``{}`` when none)."""
+        return _text_dict(await self.redis.hgetall(key(scope, "options")))
+
+    async def set_option(self, scope: str, name: str, value: str) -> None:
+        """Set one display option (e.g. ``reasoning`` → ``show``) and refresh its TTL."""
+        options_key = key(scope, "options")
+        async with self.redis.pipeline(transaction=True) as pipe:
+            pipe.hset(options_key, name, value)
+            pipe.expire(options_key, self.ttl_seconds)
+            await pipe.execute()
+
+    # -- coordination ------------------------------------------------------------
+
+    def lock(
+        self, scope: str, *, ttl: float = 300, wait: float = 600
+    ) -> AbstractAsyncContextManager[None]:
+        """Return ``async with`` lock of one conversation, kept alive while held.
+
+        ``ttl`` (seconds) is how long the lock survives a crashed holder; while held a
+        background task refreshes it every ``ttl / 3`` s, so no ``extend`` call is
+        needed. ``wait`` (seconds) bounds the wait for another holder; then
+        :class:`storage.LockTimeout` is raised. Not re-entrant. See :mod:`storage.lock`.
+        """
+        return hold_lock(
+            self.redis, self._lock_scripts, key(scope, "lock"), scope=scope, ttl=ttl, wait=wait
+        )
+
+    async def mark_update_seen(self, update_id: int, *, ttl: int = 86400) -> bool:
+        """Return True the first time ``update_id`` is seen, False for a duplicate.
+
+        The marker expires after ``ttl`` seconds (``SET NX EX``).
+        """
+        return bool(await self.redis.set(update_key(update_id), "1", nx=True, ex=ttl))
+
+    # -- provider sessions -------------------------------------------------------
+
+    async def get_provider_session(self, provider: str) -> dict[str, str]:
+        """Return ``provider``'s stored cookies (name → value; ``{}`` when none)."""
+        return _text_dict(await self.redis.hgetall(provider_session_key(provider)))
+
+    async def set_provider_session(self, provider: str, cookies: dict[str, str]) -> None:
+        """Replace ``provider``'s stored cookies with ``cookies`` (kept without TTL)."""
+        session_key = provider_session_key(provider)
+        async with self.redis.pipeline(transaction=True) as pipe:
+            pipe.delete(session_key)
+            if cookies:
+                mapping: dict[FieldT, EncodableT] = {name: val for name, val in cookies.items()}
+                pipe.hset(session_key, mapping=mapping)
+            await pipe.execute()
+
+    # -- usage -------------------------------------------------------------------
+
+    async def count_usage(self, scope: str, *, user_id: int, tokens: int) -> None:
+        """Add one request and ``tokens`` to the user's UTC-day and the conversation's counters.
+
+        The two keys live on different cluster slots, so this pipeline is not a
+        transaction (counters only; a partial count after a failure is acceptable).
+        """
+        day_key = user_usage_key(user_id, day=_utc_day())
+        scope_key = key(scope, "usage")
+        async with self.redis.pipeline(transaction=False) as pipe:
+            for usage_key, ttl in ((day_key, USER_USAGE_TTL), (scope_key, self.ttl_seconds)):
+                pipe.hincrby(usage_key, "requests", 1)
+                pipe.hincrby(usage_key, "tokens", tokens)
+                pipe.expire(usage_key, ttl)
+            await pipe.execute()
+
+    async def get_user_usage(self, user_id: int, *, day: str | None = None) -> dict[str, int]:
+        """Return ``{"requests": n, "tokens": n}`` of ``user_id`` on ``day`` (default: today UTC).
+
+        ``day`` is ``YYYY-MM-DD``.
+        """
+        raw = await self.redis.hgetall(user_usage_key(user_id, day=day or _utc_day()))
+        return _usage(_text_dict(raw))
+
+    async def get_scope_usage(self, scope: str) -> dict[str, int]:
+        """Return ``{"requests": n, "tokens": n}`` counted in this conversation."""
+        return _usage(_text_dict(await self.redis.hgetall(key(scope, "usage"))))
+
+
+def _utc_day() -> str:
+    return datetime.now(UTC).strftime("%Y-%m-%d")
+
+
+def _usage(raw: dict[str, str]) -> dict[str, int]:
+    return {name: int(raw.get(name, "0")) for name in ("requests", "tokens")}
