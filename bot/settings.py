@@ -69,6 +69,8 @@ class Settings(BaseSettings):
     openai_base_url: str = ""
     openai_api_key: SecretStr = SecretStr("")
     openai_models: CommaList = []
+    openai_vision_models: CommaList = []
+    openai_reasoning_models: CommaList = []
 
     # Platforms from the seeds (enabled when their credentials are set)
     zju_base_url: str = "https://chat.zju.edu.cn/api/ai/v1"
@@ -100,7 +102,13 @@ class Settings(BaseSettings):
 
     log_level: str = "INFO"
 
-    @field_validator("allowed_user_ids", "openai_models", mode="before")
+    @field_validator(
+        "allowed_user_ids",
+        "openai_models",
+        "openai_vision_models",
+        "openai_reasoning_models",
+        mode="before",
+    )
     @classmethod
     def _comma_list(cls, value: Any) -> Any:
         return _split_list(value)
