@@ -1,0 +1,198 @@
+"""Every user-facing string of the bot, in English and Simplified Chinese.
+
+The language follows the user's Telegram ``language_code``: ``zh*`` → Chinese,
+anything else (or none) → English. Strings are ``str.format`` templates.
+"""
+
+from __future__ import annotations
+
+from typing import Literal
+
+__all__ = ["Lang", "language_of", "t"]
+
+Lang = Literal["en", "zh"]
+
+_TEXTS: dict[str, dict[Lang, str]] = {
+    "start": {
+        "en": (
+            "Hi! I am an assistant backed by large language models.\n\n"
+            "Send me a message and I will answer, streaming as I write. "
+            "I remember our conversation until you send /reset.\n"
+            "In groups, mention me or reply to my messages.\n\n"
+            "Current model: {model}. /help lists the commands."
+        ),
+        "zh": (
+            "你好！我是由大语言模型驱动的助手。\n\n"
+            "给我发消息，我会边写边回答。"
+            "我会记住我们的对话，直到你发送 /reset。\n"
+            "在群组中，请 @ 我或回复我的消息。\n\n"
+            "当前模型：{model}。/help 查看所有命令。"
+        ),
+    },
+    "help": {
+        "en": (
+            "Commands:\n"
+            "/start – what this bot is\n"
+            "/help – this list\n"
+            "/model – show or change the model\n"
+            "/settings – display options\n"
+            "/reset – start a new conversation\n"
+            "/stop – stop the answer being written\n"
+            "/retry – answer the last message again"
+        ),
+        "zh": (
+            "命令：\n"
+            "/start – 介绍这个机器人\n"
+            "/help – 命令列表\n"
+            "/model – 查看或切换模型\n"
+            "/settings – 显示选项\n"
+            "/reset – 开始新的对话\n"
+            "/stop – 停止正在生成的回答\n"
+            "/retry – 重新回答上一条消息"
+        ),
+    },
+    "cmd_start": {"en": "What this bot is", "zh": "介绍这个机器人"},
+    "cmd_help": {"en": "List the commands", "zh": "命令列表"},
+    "cmd_model": {"en": "Show or change the model", "zh": "查看或切换模型"},
+    "cmd_settings": {"en": "Display options", "zh": "显示选项"},
+    "cmd_reset": {"en": "Start a new conversation", "zh": "开始新的对话"},
+    "cmd_stop": {"en": "Stop the answer being written", "zh": "停止正在生成的回答"},
+    "cmd_retry": {"en": "Answer the last message again", "zh": "重新回答上一条消息"},
+    "reset_done": {
+        "en": "Done: the conversation is cleared. Your next message starts a new one.",
+        "zh": "已清空对话。你的下一条消息将开始新的对话。",
+    },
+    "model_current": {
+        "en": "Current model: {model}\nChoose another one:",
+        "zh": "当前模型：{model}\n选择其他模型：",
+    },
+    "model_legend": {
+        "en": "👁 sees images · 🧠 reasons before answering",
+        "zh": "👁 可识别图片 · 🧠 回答前会思考",
+    },
+    "model_set": {"en": "Model set to {model}.", "zh": "已切换到模型 {model}。"},
+    "model_unknown": {
+        "en": "That model is no longer available. Send /model to choose again.",
+        "zh": "该模型已不可用。请发送 /model 重新选择。",
+    },
+    "not_your_menu": {
+        "en": "This menu belongs to someone else. Send /model to open your own.",
+        "zh": "这个菜单属于其他人。请发送 /model 打开你自己的菜单。",
+    },
+    "empty_message": {
+        "en": "I can read text and images. Please send your question as text.",
+        "zh": "我能读取文字和图片。请用文字发送你的问题。",
+    },
+    "error_generic": {
+        "en": "Something went wrong on my side while answering. Please try again.",
+        "zh": "回答时我这边出了问题，请再试一次。",
+    },
+    "error_connection": {
+        "en": "I could not reach the model's service. Please try again in a minute.",
+        "zh": "无法连接到模型服务，请一分钟后再试。",
+    },
+    "error_timeout": {
+        "en": "The model took too long to answer. Please try again.",
+        "zh": "模型响应超时，请再试一次。",
+    },
+    "error_stream": {
+        "en": "The answer was cut off by the model's service. Please try again.",
+        "zh": "模型服务中断了回答，请再试一次。",
+    },
+    "error_auth": {
+        "en": "This model's service rejected the API key; the bot's operator has been told.",
+        "zh": "模型服务拒绝了 API 密钥，已通知机器人管理员。",
+    },
+    "error_session_expired": {
+        "en": "The login session for this model expired; the bot's operator has been told. "
+        "Choose another model with /model meanwhile.",
+        "zh": "该模型的登录会话已过期，已通知机器人管理员。你可以先用 /model 换一个模型。",
+    },
+    "error_permission": {
+        "en": "This model's service refused access; the bot's operator has been told.",
+        "zh": "模型服务拒绝访问，已通知机器人管理员。",
+    },
+    "error_not_found": {
+        "en": "This model is not available on its service. Choose another one with /model.",
+        "zh": "该模型在服务端不可用，请用 /model 换一个模型。",
+    },
+    "error_bad_request": {
+        "en": "The model's service could not accept this request. Try rephrasing, "
+        "or /reset to start over.",
+        "zh": "模型服务无法接受这个请求。请换个说法，或用 /reset 重新开始。",
+    },
+    "error_context": {
+        "en": "This conversation is too long for the model. Send /reset to start a new one.",
+        "zh": "对话太长，超出了模型的上下文长度。请发送 /reset 开始新的对话。",
+    },
+    "error_blocked": {
+        "en": "The model's service declined this request under its content rules. "
+        "Please rephrase it.",
+        "zh": "模型服务根据其内容规则拒绝了这个请求，请换个说法。",
+    },
+    "error_rate_limited": {
+        "en": "The model is busy; try again in {seconds} s.",
+        "zh": "模型正忙，请 {seconds} 秒后再试。",
+    },
+    "error_quota": {
+        "en": "This model's account is out of quota; the bot's operator has been told. "
+        "Choose another model with /model meanwhile.",
+        "zh": "该模型的账户额度已用完，已通知机器人管理员。你可以先用 /model 换一个模型。",
+    },
+    "error_server": {
+        "en": "The model's service is having trouble. Please try again in a minute.",
+        "zh": "模型服务出现故障，请一分钟后再试。",
+    },
+    "older_dropped": {
+        "en": "Older messages were left out to fit the model's context.",
+        "zh": "为适应模型的上下文长度，较早的消息已被省略。",
+    },
+    "thinking": {"en": "Thinking… {seconds}s", "zh": "思考中… {seconds} 秒"},
+    "thought_for": {"en": "Thought for {seconds}s", "zh": "已思考 {seconds} 秒"},
+    "mark_stopped": {"en": "⏹ stopped", "zh": "⏹ 已停止"},
+    "mark_interrupted": {
+        "en": "⚠️ interrupted: the connection to the model was lost",
+        "zh": "⚠️ 已中断：与模型的连接丢失",
+    },
+    "mark_retrying": {
+        "en": "⚠️ connection lost, starting the answer again…",
+        "zh": "⚠️ 连接丢失，正在重新生成回答…",
+    },
+    "stop_nothing": {"en": "Nothing is being written right now.", "zh": "当前没有正在生成的回答。"},
+    "retry_nothing": {"en": "There is no answer to redo yet.", "zh": "还没有可以重新生成的回答。"},
+    "busy": {
+        "en": "I am still answering your previous message; this one comes next.",
+        "zh": "我还在回答你的上一条消息，这条消息稍后处理。",
+    },
+    "not_allowed": {
+        "en": "Sorry, this bot is private. Ask its operator to add you.",
+        "zh": "抱歉，这是一个私有机器人。请联系管理员添加你。",
+    },
+    "settings_title": {"en": "Display options:", "zh": "显示选项："},
+    "settings_reasoning_show": {"en": "Reasoning: shown", "zh": "思考过程：显示"},
+    "settings_reasoning_hide": {"en": "Reasoning: hidden", "zh": "思考过程：隐藏"},
+    "settings_saved": {"en": "Saved.", "zh": "已保存。"},
+    "image_too_large": {
+        "en": "That file is too large for me to read (limit 20 MB).",
+        "zh": "文件太大，我无法读取（上限 20 MB）。",
+    },
+    "image_needs_vision": {
+        "en": "The current model ({model}) cannot see images. Choose a model marked 👁 "
+        "with /model, then send the image again.",
+        "zh": "当前模型（{model}）无法识别图片。请用 /model 选择带 👁 标记的模型，然后重新发送图片。",
+    },
+}
+
+
+def language_of(language_code: str | None) -> Lang:
+    """Map a Telegram ``language_code`` (IETF tag such as ``zh-hans``) to a catalogue language."""
+    return "zh" if language_code and language_code.lower().startswith("zh") else "en"
+
+
+def t(key: str, lang: Lang, /, **values: object) -> str:
+    """Return the text ``key`` in ``lang``, formatted with ``values``.
+
+    Raises ``KeyError`` for an unknown key (a programming error, caught by tests).
+    """
+    template = _TEXTS[key][lang]
+    return template.format(**values) if values else template
