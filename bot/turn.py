@@ -1,0 +1,361 @@
+"""The conversation turn: history in, provider stream out, answer stored.
+
+This module knows nothing of Telegram. A turn talks to a :class:`ReplySink`; the
+Telegram reply stream and the terminal chat are two sinks of the same turn.
+
+A turn, in order:
+1. takes the conversation's lock (turns of one conversation run one at a time);
+2. loads the history and the chosen model, builds ``messages`` (system prompt,
+   history, the new user message);
+3. streams the answer (provider-level retries happen before the first chunk, see
+   :func:`providers.retry.stream_with_retries`); a stream that breaks after text
+   was shown is retried once from the start (the sink is told, so it can say so),
+   and if that breaks too the partial answer is kept, marked as interrupted;
+4. on "context too long" drops the older half of the history and tries once more;
+5. stores the user message and the answer together, only when the answer ends
+   (complete, stopped by ``/stop``, or interrupted). Reasoning is never stored.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import enum
+import logging
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Protocol
+
+from bot.failures import log_failure
+from providers.base import ChatClient
+from providers.catalogue import Catalogue, ModelInfo
+from providers.errors import (
+    ContextTooLongError,
+    ProviderConnectionError,
+    ProviderError,
+    ProviderTimeout,
+    StreamBroken,
+)
+from providers.retry import stream_with_retries
+from providers.types import (
+    AnswerDelta,
+    ChatMessage,
+    ChatRequest,
+    ImagePart,
+    ReasoningDelta,
+    SessionRefresh,
+    UsageReport,
+)
+from storage import ConversationStore, StoredMessage
+
+__all__ = [
+    "ConversationService",
+    "Outcome",
+    "ReplySink",
+    "StreamState",
+    "TurnInput",
+]
+
+log = logging.getLogger(__name__)
+
+_BROKEN = (StreamBroken, ProviderTimeout, ProviderConnectionError)
+
+
+class Outcome(enum.Enum):
+    """How a turn ended."""
+
+    COMPLETED = "completed"
+    STOPPED = "stopped"
+    INTERRUPTED = "interrupted"
+    FAILED = "failed"
+
+
+@dataclass
+class StreamState:
+    """The text of the answer so far; the sink reads it, the turn writes it."""
+
+    answer: str = ""
+    reasoning: str = ""
+    started: float = field(default_factory=time.monotonic)
+    answer_started: float | None = None
+    notice: str | None = None
+    usage_tokens: int = 0
+
+    def thinking_seconds(self) -> float:
+        """Seconds spent reasoning: until the first answer text, or until now."""
+        end = self.answer_started if self.answer_started is not None else time.monotonic()
+        return end - self.started
+
+    def reset(self) -> None:
+        """Forget the text of a broken attempt (its replacement starts from scratch)."""
+        self.answer = ""
+        self.reasoning = ""
+        self.started = time.monotonic()
+        self.answer_started = None
+
+
+class ReplySink(Protocol):
+    """Where a turn shows its answer: a Telegram reply stream, or a terminal."""
+
+    async def begin(self) -> None:
+        """Show at once that the message was received (typing, an empty draft, …)."""
+
+    def update(self, state: StreamState) -> None:
+        """The answer or reasoning grew; called per chunk, so it must not block."""
+
+    async def restart(self, state: StreamState) -> None:
+        """The stream broke after text was shown; a new attempt replaces the text."""
+
+    async def finish(self, state: StreamState, outcome: Outcome) -> None:
+        """Show the final text; ``outcome`` is COMPLETED, STOPPED or INTERRUPTED."""
+
+    async def fail(self, state: StreamState, error: ProviderError) -> None:
+        """Tell the user the turn failed (partial text, if any, is in ``state``)."""
+
+
+@dataclass(frozen=True)
+class TurnInput:
+    """A user's message as the turn needs it.
+
+    ``scope`` is the conversation key (see :mod:`bot.scope`); ``images`` are the
+    encoded images of this message and ``image_file_ids`` their Telegram
+    ``file_id``s (stored in history instead of the bytes); ``context`` is text that
+    frames the question (the channel post a discussion thread hangs under).
+    """
+
+    scope: str
+    user_id: int
+    text: str
+    images: tuple[ImagePart, ...] = ()
+    image_file_ids: tuple[str, ...] = ()
+    context: str | None = None
+
+
+class ConversationService:
+    """Runs conversation turns and owns the per-conversation model choice and ``/stop``."""
+
+    def __init__(
+        self,
+        *,
+        store: ConversationStore,
+        clients: dict[str, ChatClient],
+        catalogue: Catalogue,
+        default_model: ModelInfo,
+        system_prompt: str,
+    ) -> None:
+        self.store = store
+        self.clients = clients
+        self.catalogue = catalogue
+        self.default_model = default_model
+        self.system_prompt = system_prompt
+        self._stops: dict[str, asyncio.Event] = {}
+
+    async def current_model(self, scope: str) -> ModelInfo:
+        """The model chosen for ``scope``, or the default when none (or a disabled one) is."""
+        key = await self.store.get_model(scope)
+        if key:
+            info = self.catalogue.get(key)
+            if info is not None and info.platform in self.clients:
+                return info
+        return self.default_model
+
+    async def set_model(self, scope: str, key: str) -> ModelInfo | None:
+        """Choose the model ``key`` for ``scope``; ``None`` when it is not enabled."""
+        info = self.catalogue.get(key)
+        if info is None or info.platform not in self.clients:
+            return None
+        await self.store.set_model(scope, info.key)
+        return info
+
+    async def reset(self, scope: str) -> None:
+        """Forget the history of ``scope`` (the model choice and options stay)."""
+        await self.store.clear(scope)
+
+    def stop(self, scope: str) -> bool:
+        """Stop the answer being written in ``scope``; False when nothing is being written."""
+        event = self._stops.get(scope)
+        if event is None or event.is_set():
+            return False
+        event.set()
+        return True
+
+    def is_busy(self, scope: str) -> bool:
+        """True while a turn of ``scope`` streams in this process."""
+        return scope in self._stops
+
+    async def run_turn(self, turn: TurnInput, sink: ReplySink) -> Outcome:
+        """Answer ``turn`` through ``sink`` and store the exchange; never raises ProviderError."""
+        await sink.begin()
+        async with self.store.lock(turn.scope):
+            return await self._locked_turn(turn, sink, history=None)
+
+    async def retry_last(self, turn_scope: str, user_id: int, sink: ReplySink) -> Outcome | None:
+        """Answer the last user message of ``turn_scope`` again, replacing its answer.
+
+        Returns ``None`` when there is no exchange to redo.
+        """
+        await sink.begin()
+        async with self.store.lock(turn_scope):
+            popped = await self.store.pop_last_exchange(turn_scope)
+            if popped is None:
+                return None
+            user, _old_answer = popped
+            turn = TurnInput(
+                scope=turn_scope, user_id=user_id, text=user.content,
+                image_file_ids=user.image_file_ids,
+            )
+            outcome = await self._locked_turn(turn, sink, history=None)
+            if outcome is Outcome.FAILED:  # keep the old answer rather than lose the exchange
+                await self.store.append_exchange(turn_scope, user, _old_answer)
+            return outcome
+
+    async def _locked_turn(
+        self, turn: TurnInput, sink: ReplySink, *, history: list[StoredMessage] | None
+    ) -> Outcome:
+        model = await self.current_model(turn.scope)
+        client = self.clients[model.platform]
+        if history is None:
+            history = await self.store.load_history(turn.scope)
+        state = StreamState()
+        stop = self._stops[turn.scope] = asyncio.Event()
+        try:
+            outcome = await self._stream_with_context_retry(
+                client, model, turn, history, state, sink, stop
+            )
+        except ProviderError as exc:
+            log_failure(exc)
+            await sink.fail(state, exc)
+            return Outcome.FAILED
+        finally:
+            self._stops.pop(turn.scope, None)
+        await self._store_exchange(turn, state, outcome, model)
+        await sink.finish(state, outcome)
+        return outcome
+
+    async def _stream_with_context_retry(
+        self,
+        client: ChatClient,
+        model: ModelInfo,
+        turn: TurnInput,
+        history: list[StoredMessage],
+        state: StreamState,
+        sink: ReplySink,
+        stop: asyncio.Event,
+    ) -> Outcome:
+        try:
+            return await self._stream_until_stop(client, model, turn, history, state, sink, stop)
+        except ContextTooLongError:
+            if not history:
+                raise
+            kept = _drop_older_half(history)
+            log.info("context too long for %s: kept %d of %d messages", model.key,
+                     len(kept), len(history))
+            state.reset()
+            await sink.restart(state)
+            state.notice = "older_dropped"
+            return await self._stream_until_stop(client, model, turn, kept, state, sink, stop)
+
+    async def _stream_until_stop(
+        self,
+        client: ChatClient,
+        model: ModelInfo,
+        turn: TurnInput,
+        history: Sequence[StoredMessage],
+        state: StreamState,
+        sink: ReplySink,
+        stop: asyncio.Event,
+    ) -> Outcome:
+        request = self._build_request(model, history, turn)
+        work = asyncio.ensure_future(self._stream_twice(client, request, state, sink))
+        stopper = asyncio.ensure_future(stop.wait())
+        try:
+            await asyncio.wait({work, stopper}, return_when=asyncio.FIRST_COMPLETED)
+        finally:
+            stopper.cancel()
+        if work.done():
+            return work.result()
+        work.cancel()  # closes the provider stream (aclosing in _stream_once)
+        with contextlib.suppress(asyncio.CancelledError):
+            await work
+        return Outcome.STOPPED
+
+    async def _stream_twice(
+        self, client: ChatClient, request: ChatRequest, state: StreamState, sink: ReplySink
+    ) -> Outcome:
+        try:
+            await self._stream_once(client, request, state, sink)
+            return Outcome.COMPLETED
+        except _BROKEN as exc:
+            if not (state.answer or state.reasoning):
+                raise  # nothing was shown: provider-level retries already ran
+            log.warning("stream broke after text was shown (%s); retrying once", type(exc).__name__)
+        state.reset()
+        await sink.restart(state)
+        try:
+            await self._stream_once(client, request, state, sink)
+            return Outcome.COMPLETED
+        except _BROKEN as exc:
+            if not state.answer:
+                raise
+            log.warning("stream broke again (%s); keeping the partial answer", type(exc).__name__)
+            return Outcome.INTERRUPTED
+
+    async def _stream_once(
+        self, client: ChatClient, request: ChatRequest, state: StreamState, sink: ReplySink
+    ) -> None:
+        async with contextlib.aclosing(stream_with_retries(client, request)) as chunks:
+            async for chunk in chunks:
+                if isinstance(chunk, AnswerDelta):
+                    if not chunk.text:
+                        continue
+                    if state.answer_started is None:
+                        state.answer_started = time.monotonic()
+                    state.answer += chunk.text
+                    sink.update(state)
+                elif isinstance(chunk, ReasoningDelta):
+                    if chunk.text:
+                        state.reasoning += chunk.text
+                        sink.update(state)
+                elif isinstance(chunk, SessionRefresh):
+                    await self.store.set_provider_session(client.name, chunk.cookies)
+                elif isinstance(chunk, UsageReport):
+                    state.usage_tokens = chunk.usage.total_tokens
+
+    def _build_request(
+        self, model: ModelInfo, history: Sequence[StoredMessage], turn: TurnInput
+    ) -> ChatRequest:
+        messages: list[ChatMessage] = []
+        if self.system_prompt:
+            messages.append(ChatMessage("system", self.system_prompt))
+        if turn.context:
+            messages.append(ChatMessage("system", turn.context))
+        for stored in history:
+            content = stored.content
+            if stored.image_file_ids:
+                content = "[image] " * len(stored.image_file_ids) + content
+            messages.append(ChatMessage(stored.role, content))
+        messages.append(ChatMessage("user", turn.text, images=turn.images))
+        return ChatRequest(model=model.model, messages=tuple(messages), user_id=str(turn.user_id))
+
+    async def _store_exchange(
+        self, turn: TurnInput, state: StreamState, outcome: Outcome, model: ModelInfo
+    ) -> None:
+        if not state.answer and outcome is not Outcome.COMPLETED:
+            return  # stopped before any answer text: nothing coherent to keep
+        user = StoredMessage("user", turn.text, image_file_ids=turn.image_file_ids)
+        answer = StoredMessage(
+            "assistant", state.answer, interrupted=outcome is not Outcome.COMPLETED
+        )
+        await self.store.append_exchange(turn.scope, user, answer)
+        await self.store.count_usage(
+            turn.scope, user_id=turn.user_id, tokens=state.usage_tokens
+        )
+
+
+def _drop_older_half(history: list[StoredMessage]) -> list[StoredMessage]:
+    """Keep the newer half of ``history``, starting on a user message."""
+    kept = history[len(history) // 2 :]
+    while kept and kept[0].role != "user":
+        kept = kept[1:]
+    return kept
