@@ -1,0 +1,30 @@
+"""Thin PTB callbacks: parse the update, call one service, answer."""
+
+from handlers.callbacks import change_setting, choose_model
+from handlers.commands import (
+    regenerate_answer,
+    reset_conversation,
+    show_help,
+    show_model_menu,
+    show_settings,
+    start_bot,
+    stop_answer,
+)
+from handlers.errors import report_error
+from handlers.gate import gate_update
+from handlers.messages import answer_message
+
+__all__ = [
+    "answer_message",
+    "change_setting",
+    "choose_model",
+    "gate_update",
+    "regenerate_answer",
+    "report_error",
+    "reset_conversation",
+    "show_help",
+    "show_model_menu",
+    "show_settings",
+    "start_bot",
+    "stop_answer",
+]

@@ -1,0 +1,60 @@
+"""``python -m bot``: run the bot (long polling); ``check`` and ``chat`` for operators."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+
+from bot.settings import ConfigError, Settings, load_settings
+
+__all__ = ["main"]
+
+
+def secrets_of(settings: Settings) -> list[str]:
+    """Every secret value in ``settings`` (for log redaction)."""
+    values = [
+        settings.telegram_bot_token, settings.openai_api_key, settings.zju_api_key,
+        settings.zhipuai_api_key, settings.zai_api_key, settings.dashscope_api_key,
+        settings.ustb_easy_session, settings.ustb_cookie_vjuid_login,
+    ]
+    values += [endpoint.api_key for endpoint in settings.custom_providers]
+    return [value.get_secret_value() for value in values]
+
+
+def _run(settings: Settings) -> int:
+    from bot.app import build_application
+
+    app = build_application(settings)
+    app.run_polling(allowed_updates=["message", "callback_query", "channel_post"])
+    return 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Parse the command line, load the settings, run the chosen command; returns the exit status.
+
+    Exit status 2 with one line on stderr when the configuration is missing or invalid.
+    """
+    parser = argparse.ArgumentParser(prog="python -m bot", description=__doc__)
+    parser.add_argument("command", nargs="?", default="run", choices=["run", "check", "chat"])
+    args = parser.parse_args(argv)
+    try:
+        settings = load_settings()
+        from bot.logs import setup_logging
+
+        setup_logging(settings.log_level, secrets=secrets_of(settings))
+        if args.command == "check":
+            from bot.check import run_check
+
+            return run_check(settings)
+        if args.command == "chat":
+            from bot.terminal import run_chat
+
+            return run_chat(settings)
+        return _run(settings)
+    except ConfigError as exc:
+        print(f"configuration error: {exc}", file=sys.stderr)
+        return 2
+
+
+if __name__ == "__main__":
+    sys.exit(main())

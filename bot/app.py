@@ -1,0 +1,161 @@
+"""Wiring: the PTB Application, its handlers, and the services it starts and stops."""
+
+from __future__ import annotations
+
+import functools
+import logging
+from typing import Any
+
+import httpx
+from telegram import BotCommand, BotCommandScopeDefault, Message
+from telegram.constants import ChatType
+from telegram.error import TelegramError
+from telegram.ext import (
+    Application,
+    CallbackQueryHandler,
+    CommandHandler,
+    ContextTypes,
+    MessageHandler,
+    TypeHandler,
+    filters,
+)
+
+import handlers
+from bot.context import BotContext, BotData, Services
+from bot.ordering import OrderedUpdateProcessor
+from bot.platforms import build_catalogue, build_clients, check_default_model
+from bot.reply import ReplyFactory
+from bot.settings import Settings
+from bot.texts import Lang, t
+from bot.turn import ConversationService
+from storage import open_store
+
+__all__ = ["COMMANDS", "build_application", "build_services"]
+
+log = logging.getLogger(__name__)
+
+COMMANDS = ("start", "help", "model", "settings", "reset", "stop", "retry")
+MAX_CONCURRENT_UPDATES = 512
+
+BotApplication = Application[Any, BotContext, dict[Any, Any], dict[Any, Any], BotData, Any]
+
+
+async def build_services(
+    settings: Settings, app: BotApplication, *, transport: httpx.AsyncBaseTransport | None = None
+) -> Services:
+    """Open the store and the provider clients; check the default model.
+
+    Raises :class:`bot.settings.ConfigError` when the configuration cannot work.
+    """
+    catalogue = build_catalogue(settings)
+    default = check_default_model(settings, catalogue)
+    clients = build_clients(settings, transport=transport)
+    store, embedded = await open_store(
+        settings.redis_url,
+        max_turns=settings.history_max_turns,
+        max_tokens=settings.history_max_tokens,
+        ttl_seconds=settings.history_ttl_seconds,
+    )
+    if embedded:
+        log.warning("REDIS_URL is not set: using the embedded store; history is lost at restart")
+    for name, client in clients.items():
+        cookies = await store.get_provider_session(name)
+        if cookies and hasattr(client, "set_cookies"):
+            client.set_cookies(cookies)
+    conversations = ConversationService(
+        store=store, clients=clients, catalogue=catalogue, default_model=default,
+        system_prompt=settings.system_prompt,
+    )
+    log.info(
+        "starting: platforms=%s default_model=%s models=%d storage=%s",
+        ", ".join(f"{p.name}@{p.base_url}" for p in catalogue.platforms() if p.name in clients),
+        default.key, len(catalogue.enabled_models()), "embedded" if embedded else "redis",
+    )
+    return Services(
+        settings=settings, store=store, conversations=conversations, catalogue=catalogue,
+        replies=ReplyFactory(app.bot, settings),
+    )
+
+
+def _commands(lang: Lang) -> list[BotCommand]:
+    return [BotCommand(name, t(f"cmd_{name}", lang)) for name in COMMANDS]
+
+
+async def _post_init(
+    app: BotApplication, *, settings: Settings, transport: httpx.AsyncBaseTransport | None
+) -> None:
+    app.bot_data.services = await build_services(settings, app, transport=transport)
+    try:
+        await app.bot.set_my_commands(_commands("en"), scope=BotCommandScopeDefault())
+        await app.bot.set_my_commands(_commands("zh"), language_code="zh")
+    except TelegramError as exc:
+        log.warning("could not register the bot commands: %s", exc)
+
+
+async def _post_shutdown(app: BotApplication) -> None:
+    try:
+        services = app.bot_data.services
+    except RuntimeError:
+        return
+    for client in services.conversations.clients.values():
+        await client.aclose()
+    await services.store.aclose()
+
+
+def build_application(
+    settings: Settings, *, transport: httpx.AsyncBaseTransport | None = None
+) -> BotApplication:
+    """Build the Application for ``settings``; services start in ``post_init``.
+
+    ``transport`` points every provider client at a fake (tests, benchmarks).
+    """
+    context_types = ContextTypes(context=BotContext, bot_data=BotData)
+    app: BotApplication = (
+        Application.builder()
+        .token(settings.telegram_bot_token.get_secret_value())
+        .base_url(settings.telegram_base_url)
+        .base_file_url(settings.telegram_base_file_url)
+        .context_types(context_types)
+        .concurrent_updates(OrderedUpdateProcessor(MAX_CONCURRENT_UPDATES))
+        .post_init(functools.partial(_post_init, settings=settings, transport=transport))
+        .post_shutdown(_post_shutdown)
+        .build()
+    )
+    # group -1: the gate (duplicates, allow-list) runs before everything else
+    app.add_handler(TypeHandler(object, handlers.gate_update), group=-1)
+    # group 0: commands, then menus, then conversation messages
+    app.add_handler(CommandHandler("start", handlers.start_bot), group=0)
+    app.add_handler(CommandHandler("help", handlers.show_help), group=0)
+    app.add_handler(CommandHandler("reset", handlers.reset_conversation), group=0)
+    app.add_handler(CommandHandler("model", handlers.show_model_menu), group=0)
+    app.add_handler(CommandHandler("settings", handlers.show_settings), group=0)
+    app.add_handler(CommandHandler("stop", handlers.stop_answer), group=0)
+    app.add_handler(CommandHandler("retry", handlers.regenerate_answer), group=0)
+    app.add_handler(CallbackQueryHandler(handlers.choose_model, pattern=r"^m\|"), group=0)
+    app.add_handler(CallbackQueryHandler(handlers.change_setting, pattern=r"^s\|"), group=0)
+    app.add_handler(MessageHandler(AddressedText(), handlers.answer_message), group=0)
+    app.add_error_handler(handlers.report_error)
+    return app
+
+
+class AddressedText(filters.MessageFilter):
+    """Text (not a command) in a private chat; in groups, only text addressed to the bot.
+
+    Addressed means: it mentions ``@<bot username>``, or replies to one of the bot's
+    messages — but not the forum-topic creation message every topic message replies
+    to (telegram.md, "PTB architecture notes").
+    """
+
+    def filter(self, message: Message) -> bool:
+        """True when the bot should answer ``message``."""
+        if not message.text or message.text.startswith("/"):
+            return False
+        if message.chat.type == ChatType.PRIVATE:
+            return True
+        bot = message.get_bot()
+        reply = message.reply_to_message
+        if reply is not None and not reply.forum_topic_created and reply.from_user is not None:
+            if reply.from_user.id == bot.id:
+                return True
+        username = (bot.username or "").lower()
+        return bool(username) and f"@{username}" in message.text.lower()

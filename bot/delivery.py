@@ -1,0 +1,139 @@
+"""Putting rendered frames of one reply into Telegram messages.
+
+A reply is a chain of messages. The newest one is "live" and is edited as the
+answer grows; once the rendered text outgrows it (4096 UTF-16 units or 100
+entities, telegram.md "Limits"), it is frozen at a paragraph/line boundary and never
+edited again, and the rest continues in a new message. Frames are sent as text +
+entities with no parse mode.
+
+Telegram errors (telegram.md "Errors PTB gives you"): "message is not modified" is
+ignored; "message to edit not found" (the user deleted it) continues in a fresh
+message; "can't parse entities" falls back to plain text for that frame;
+``RetryAfter``, network errors and ``Forbidden`` are raised to the caller, which
+owns timing.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass, field
+
+from telegram import Bot, ReplyParameters
+from telegram.error import BadRequest, TelegramError
+
+from bot.render import Rendered, slice_rendered, split_rendered
+
+__all__ = ["MessageChain"]
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class MessageChain:
+    """The messages of one reply in one chat.
+
+    ``reply_to`` is the user's message id the first message replies to;
+    ``thread_id`` the forum topic, if any.
+    """
+
+    bot: Bot
+    chat_id: int
+    reply_to: int | None = None
+    thread_id: int | None = None
+    message_ids: list[int] = field(default_factory=list)
+    sent: list[Rendered] = field(default_factory=list)
+    frozen: int = 0
+    frozen_units: int = 0
+    calls: int = 0
+
+    @property
+    def has_message(self) -> bool:
+        """True once the first message of the reply exists."""
+        return bool(self.message_ids)
+
+    async def show(self, whole: Rendered) -> None:
+        """Make the chain show ``whole`` (the entire reply rendered so far).
+
+        Frozen messages are left alone; the rest of ``whole`` is split into parts
+        that fill the live message and new ones. Raises ``telegram.error.RetryAfter``,
+        ``NetworkError`` or ``Forbidden`` for the caller to handle; a call that raised
+        may be repeated with the same or a newer ``whole``.
+        """
+        rest = slice_rendered(whole, self.frozen_units)
+        parts = split_rendered(rest) if rest.text.strip() else []
+        base = self.frozen
+        for offset, part in enumerate(parts):
+            index = base + offset
+            if index >= len(self.sent) or self.sent[index] != part:
+                await self._put(index, part)
+            if offset < len(parts) - 1:  # this message is full: freeze it
+                self.frozen = index + 1
+                self.frozen_units += part.utf16_length
+
+    async def rewind(self) -> None:
+        """Start over in the first message (a retried stream replaces the partial text).
+
+        Messages after the first are deleted (best effort); nothing is frozen any more.
+        """
+        for message_id in self.message_ids[1:]:
+            try:
+                await self.bot.delete_message(self.chat_id, message_id)
+            except TelegramError as exc:
+                log.info("could not delete reply message %s: %s", message_id, exc)
+        del self.message_ids[1:]
+        del self.sent[1:]
+        self.frozen = 0
+        self.frozen_units = 0
+
+    async def _put(self, index: int, part: Rendered) -> None:
+        if index < len(self.message_ids):
+            await self._edit(index, part)
+        else:
+            message_id = await self._send(part)
+            self.message_ids.append(message_id)
+            self.sent.append(part)
+
+    async def _send(self, part: Rendered) -> int:
+        reply = (
+            ReplyParameters(self.reply_to, allow_sending_without_reply=True)
+            if self.reply_to and not self.message_ids
+            else None
+        )
+        self.calls += 1
+        try:
+            message = await self.bot.send_message(
+                self.chat_id, part.text, entities=part.entities or None,
+                reply_parameters=reply, message_thread_id=self.thread_id,
+            )
+        except BadRequest as exc:
+            if "can't parse entities" not in exc.message.lower():
+                raise
+            log.warning("entities rejected, sending plain text: %s", exc.message)
+            message = await self.bot.send_message(
+                self.chat_id, part.text, reply_parameters=reply, message_thread_id=self.thread_id
+            )
+        return message.message_id
+
+    async def _edit(self, index: int, part: Rendered) -> None:
+        self.calls += 1
+        try:
+            await self.bot.edit_message_text(
+                part.text, chat_id=self.chat_id, message_id=self.message_ids[index],
+                entities=part.entities or None,
+            )
+        except BadRequest as exc:
+            text = exc.message.lower()
+            if "message is not modified" in text:
+                pass
+            elif "message to edit not found" in text:
+                log.info("reply message %s was deleted; continuing in a new one",
+                         self.message_ids[index])
+                self.message_ids[index] = await self._send(part)
+            elif "can't parse entities" in text:
+                log.warning("entities rejected, editing as plain text: %s", exc.message)
+                await self.bot.edit_message_text(
+                    part.text, chat_id=self.chat_id, message_id=self.message_ids[index]
+                )
+            else:
+                raise
+        self.sent[index] = part

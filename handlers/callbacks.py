@@ -1,0 +1,62 @@
+"""Callback-query handlers: the /model and /settings inline menus."""
+
+from __future__ import annotations
+
+from telegram import Update
+
+from bot.context import BotContext
+from bot.texts import t
+from handlers.commands import model_keyboard, settings_keyboard
+from handlers.common import lang_of, scope_for
+
+__all__ = ["choose_model", "change_setting"]
+
+
+def _owner_and_rest(data: str) -> tuple[int, list[str]] | None:
+    parts = data.split("|")
+    if len(parts) < 3 or not parts[1].lstrip("-").isdigit():
+        return None
+    return int(parts[1]), parts[2:]
+
+
+async def choose_model(update: Update, context: BotContext) -> None:
+    """Set the model pressed in a /model menu; refuse presses by anyone but its owner."""
+    query, user = update.callback_query, update.effective_user
+    if query is None or user is None or query.data is None:
+        return
+    lang = lang_of(update)
+    parsed = _owner_and_rest(query.data)
+    if parsed is None or parsed[0] != user.id or query.message is None:
+        await query.answer(t("not_your_menu", lang), show_alert=True)
+        return
+    key = "|".join(parsed[1])
+    if key.startswith("#"):  # long key: "#<platform>#<index>"
+        _, platform, index = key.split("#")
+        models = context.services.catalogue.by_platform().get(platform, [])
+        key = models[int(index)].key if index.isdigit() and int(index) < len(models) else ""
+    scope = scope_for(query.message, user)  # type: ignore[arg-type]
+    info = await context.services.conversations.set_model(scope, key)
+    if info is None:
+        await query.answer(t("model_unknown", lang), show_alert=True)
+        return
+    await query.answer(t("model_set", lang, model=info.display_name))
+    text = t("model_set", lang, model=info.display_name)
+    keyboard = model_keyboard(context, owner=user.id, current=info.key)
+    await query.edit_message_text(text, reply_markup=keyboard)
+
+
+async def change_setting(update: Update, context: BotContext) -> None:
+    """Apply a /settings toggle for its owner."""
+    query, user = update.callback_query, update.effective_user
+    if query is None or user is None or query.data is None:
+        return
+    lang = lang_of(update)
+    parsed = _owner_and_rest(query.data)
+    if parsed is None or parsed[0] != user.id or len(parsed[1]) != 2:
+        await query.answer(t("not_your_menu", lang), show_alert=True)
+        return
+    name, value = parsed[1]
+    await context.services.store.set_option(f"u:{user.id}", name, value)
+    await query.answer(t("settings_saved", lang))
+    keyboard = settings_keyboard(owner=user.id, show_reasoning=value != "hide", lang=lang)
+    await query.edit_message_reply_markup(reply_markup=keyboard)

@@ -1,0 +1,120 @@
+"""Command handlers: /start, /help, /reset, /model, /stop, /retry, /settings."""
+
+from __future__ import annotations
+
+from telegram import InlineKeyboardButton, InlineKeyboardMarkup, Update
+
+from bot.context import BotContext
+from bot.texts import Lang, t
+from handlers.common import lang_of, scope_for, shows_reasoning
+
+__all__ = [
+    "model_keyboard",
+    "regenerate_answer",
+    "reset_conversation",
+    "settings_keyboard",
+    "show_help",
+    "show_model_menu",
+    "show_settings",
+    "start_bot",
+    "stop_answer",
+]
+
+
+async def start_bot(update: Update, context: BotContext) -> None:
+    """Say what the bot is and which model answers."""
+    message, user = update.effective_message, update.effective_user
+    if message is None or user is None:
+        return
+    model = await context.services.conversations.current_model(scope_for(message, user))
+    await message.reply_text(t("start", lang_of(update), model=model.display_name))
+
+
+async def show_help(update: Update, context: BotContext) -> None:
+    """List the commands."""
+    if update.effective_message is not None:
+        await update.effective_message.reply_text(t("help", lang_of(update)))
+
+
+async def reset_conversation(update: Update, context: BotContext) -> None:
+    """Clear the caller's conversation and confirm."""
+    message, user = update.effective_message, update.effective_user
+    if message is None or user is None:
+        return
+    await context.services.conversations.reset(scope_for(message, user))
+    await message.reply_text(t("reset_done", lang_of(update)))
+
+
+def model_keyboard(context: BotContext, *, owner: int, current: str) -> InlineKeyboardMarkup:
+    """One button per enabled model, grouped by platform; 👁 vision, 🧠 reasoning, ✅ current."""
+    rows: list[list[InlineKeyboardButton]] = []
+    catalogue = context.services.catalogue
+    for platform, models in catalogue.by_platform().items():
+        if platform not in context.services.conversations.clients:
+            continue
+        for index, info in enumerate(models):
+            marks = ("👁" if info.vision else "") + ("🧠" if info.reasoning else "")
+            check = "✅ " if info.key == current else ""
+            label = f"{check}{info.display_name} {marks}".strip()
+            data = f"m|{owner}|{info.key}"
+            if len(data.encode()) > 64:  # Bot API callback_data limit
+                data = f"m|{owner}|#{platform}#{index}"
+            rows.append([InlineKeyboardButton(f"[{platform}] {label}", callback_data=data)])
+    return InlineKeyboardMarkup(rows)
+
+
+async def show_model_menu(update: Update, context: BotContext) -> None:
+    """Show the current model and a keyboard of the enabled ones."""
+    message, user = update.effective_message, update.effective_user
+    if message is None or user is None:
+        return
+    lang = lang_of(update)
+    current = await context.services.conversations.current_model(scope_for(message, user))
+    text = t("model_current", lang, model=current.display_name) + "\n" + t("model_legend", lang)
+    keyboard = model_keyboard(context, owner=user.id, current=current.key)
+    await message.reply_text(text, reply_markup=keyboard)
+
+
+async def stop_answer(update: Update, context: BotContext) -> None:
+    """Stop the caller's answer in progress."""
+    message, user = update.effective_message, update.effective_user
+    if message is None or user is None:
+        return
+    if not context.services.conversations.stop(scope_for(message, user)):
+        await message.reply_text(t("stop_nothing", lang_of(update)))
+
+
+async def regenerate_answer(update: Update, context: BotContext) -> None:
+    """Answer the caller's last message again, replacing the previous answer."""
+    message, user = update.effective_message, update.effective_user
+    if message is None or user is None:
+        return
+    lang = lang_of(update)
+    services = context.services
+    scope = scope_for(message, user)
+    show = await shows_reasoning(context, user.id)
+    reply = services.replies.open(message, lang=lang, show_reasoning=show)
+    outcome = await services.conversations.retry_last(scope, user.id, reply)
+    if outcome is None:
+        await message.reply_text(t("retry_nothing", lang))
+
+
+def settings_keyboard(*, owner: int, show_reasoning: bool, lang: Lang) -> InlineKeyboardMarkup:
+    """The /settings menu: one toggle per display option."""
+    label = t("settings_reasoning_show" if show_reasoning else "settings_reasoning_hide", lang)
+    value = "hide" if show_reasoning else "show"
+    return InlineKeyboardMarkup(
+        [[InlineKeyboardButton(label, callback_data=f"s|{owner}|reasoning|{value}")]]
+    )
+
+
+async def show_settings(update: Update, context: BotContext) -> None:
+    """Show the caller's display options as an inline menu."""
+    message, user = update.effective_message, update.effective_user
+    if message is None or user is None:
+        return
+    lang = lang_of(update)
+    keyboard = settings_keyboard(
+        owner=user.id, show_reasoning=await shows_reasoning(context, user.id), lang=lang
+    )
+    await message.reply_text(t("settings_title", lang), reply_markup=keyboard)

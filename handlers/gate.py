@@ -1,0 +1,31 @@
+"""The gate: runs before every other handler; drops duplicate updates and unknown users."""
+
+from __future__ import annotations
+
+import logging
+
+from telegram import Update
+from telegram.ext import ApplicationHandlerStop
+
+from bot.context import BotContext
+from bot.texts import t
+from handlers.common import lang_of
+
+__all__ = ["gate_update"]
+
+log = logging.getLogger(__name__)
+
+
+async def gate_update(update: Update, context: BotContext) -> None:
+    """Stop duplicate updates (seen ``update_id``) and users outside ``ALLOWED_USER_IDS``."""
+    services = context.services
+    if not await services.store.mark_update_seen(update.update_id):
+        log.info("dropping duplicate update %s", update.update_id)
+        raise ApplicationHandlerStop
+    allowed = services.settings.allowed_user_ids
+    user = update.effective_user
+    if allowed and (user is None or str(user.id) not in allowed):
+        if update.effective_message is not None and update.effective_chat is not None \
+                and update.effective_chat.type == "private":
+            await update.effective_message.reply_text(t("not_allowed", lang_of(update)))
+        raise ApplicationHandlerStop
