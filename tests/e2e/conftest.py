@@ -1,0 +1,123 @@
+"""End-to-end fixtures: the real PTB Application, polling a fake Bot API server, talking to a
+fake OpenAI-compatible server, both served by uvicorn on loopback."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from collections.abc import AsyncIterator, Callable
+from dataclasses import dataclass
+from typing import Any
+
+import pytest
+import uvicorn
+from starlette.types import ASGIApp
+
+from bot.app import BotApplication, build_application
+from bot.settings import Settings
+from tests.e2e.fake_openai import FakeOpenAI
+from tests.e2e.fake_telegram import FakeTelegram
+
+TOKEN = "123456:TEST-token-never-logged"
+
+
+@contextlib.asynccontextmanager
+async def serve(app: ASGIApp) -> AsyncIterator[int]:
+    """Serve ``app`` on a free loopback port for the duration of the block; yields the port."""
+    config = uvicorn.Config(app, host="127.0.0.1", port=0, log_level="warning", lifespan="off")
+    server = uvicorn.Server(config)
+    task = asyncio.create_task(server.serve())
+    for _ in range(500):
+        if server.started:
+            break
+        await asyncio.sleep(0.01)
+    assert server.started, "uvicorn did not start"
+    port = int(server.servers[0].sockets[0].getsockname()[1])
+    try:
+        yield port
+    finally:
+        server.should_exit = True
+        await asyncio.wait_for(task, 5)
+
+
+@dataclass
+class World:
+    """The fake servers and the ports they listen on."""
+
+    telegram: FakeTelegram
+    openai: FakeOpenAI
+    telegram_port: int
+    openai_port: int
+    redis_url: str
+
+    def settings(self, **overrides: Any) -> Settings:
+        """Settings pointing the bot at the fakes; ``overrides`` replace any field."""
+        values: dict[str, Any] = {
+            "telegram_bot_token": TOKEN,
+            "telegram_base_url": f"http://127.0.0.1:{self.telegram_port}/bot",
+            "telegram_base_file_url": f"http://127.0.0.1:{self.telegram_port}/file/bot",
+            "redis_url": self.redis_url,
+            "openai_name": "local",
+            "openai_base_url": f"http://127.0.0.1:{self.openai_port}/v1",
+            "openai_api_key": "sk-test-key-abcdefghijklmnop",
+            "openai_models": ["model-a", "model-b"],
+            "default_model": "local:model-a",
+            "system_prompt": "Be brief.",
+            "private_edit_interval": 0.05,
+            "group_edit_interval": 0.1,
+            "draft_interval": 0.05,
+            "use_drafts": False,
+            "_env_file": None,
+        }
+        values.update(overrides)
+        return Settings(**values)
+
+
+@pytest.fixture
+async def world(redis_url: str) -> AsyncIterator[World]:
+    """Both fake servers, running; a clean real Redis."""
+    telegram, openai = FakeTelegram(), FakeOpenAI()
+    async with serve(telegram.app) as tg_port, serve(openai.app) as ai_port:
+        yield World(telegram, openai, tg_port, ai_port, redis_url)
+
+
+@contextlib.asynccontextmanager
+async def running_bot(settings: Settings) -> AsyncIterator[BotApplication]:
+    """Run the real Application with polling, as ``python -m bot`` does, until the block ends."""
+    app = build_application(settings)
+    await app.initialize()
+    assert app.post_init is not None
+    await app.post_init(app)
+    assert app.updater is not None
+    await app.updater.start_polling(poll_interval=0.0, timeout=1)
+    await app.start()
+    try:
+        yield app
+    finally:
+        await app.updater.stop()
+        await app.stop()
+        if app.post_shutdown is not None:
+            await app.post_shutdown(app)
+        await app.shutdown()
+
+
+BotRunner = Callable[..., contextlib.AbstractAsyncContextManager[BotApplication]]
+
+
+@pytest.fixture
+def bot(world: World) -> BotRunner:
+    """``async with bot(**setting_overrides) as app:`` runs the bot against the fakes."""
+
+    def start(**overrides: Any) -> contextlib.AbstractAsyncContextManager[BotApplication]:
+        return running_bot(world.settings(**overrides))
+
+    return start
+
+
+async def settle(predicate: Callable[[], bool], timeout: float = 10.0) -> None:
+    """Wait until ``predicate()`` holds, polling every 10 ms; fails after ``timeout`` s."""
+    async def loop() -> None:
+        while not predicate():
+            await asyncio.sleep(0.01)
+
+    await asyncio.wait_for(loop(), timeout)

@@ -1,0 +1,104 @@
+"""A local fake OpenAI-compatible streaming server (``POST /v1/chat/completions``).
+
+Each request takes the next scripted reply (or the default: an answer built from the
+last user message) and streams it as SSE chunks with an optional delay between them.
+Every request body is recorded.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from collections.abc import AsyncIterator
+from dataclasses import dataclass, field
+from typing import Any
+
+from starlette.applications import Starlette
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response, StreamingResponse
+from starlette.routing import Route
+
+
+@dataclass
+class Answer:
+    """Stream ``text`` in pieces of ``piece`` characters, ``delay`` seconds apart.
+
+    ``reasoning`` streams first as ``reasoning_content``; ``truncate_after`` closes
+    the connection after that many pieces, without ``[DONE]``; ``hold`` waits on the
+    event before finishing (for /stop tests).
+    """
+
+    text: str
+    piece: int = 8
+    delay: float = 0.0
+    reasoning: str = ""
+    truncate_after: int | None = None
+    hold: asyncio.Event | None = None
+
+
+@dataclass
+class Failure:
+    """Answer with an HTTP error status and an OpenAI/Zhipu-style error body."""
+
+    status: int
+    code: str = ""
+    message: str = "failure"
+    headers: dict[str, str] = field(default_factory=dict)
+
+
+def default_answer(body: dict[str, Any]) -> str:
+    """The default answer: Markdown that echoes the last user message."""
+    last = body["messages"][-1]["content"]
+    if isinstance(last, list):
+        last = " ".join(p.get("text", "") for p in last if p.get("type") == "text")
+    return f"**Echo:** {last}\n\n- one\n- two 你好 😀\n\n```python\nprint('hi')\n```"
+
+
+@dataclass
+class FakeOpenAI:
+    """The fake server's state; ``app`` is the Starlette application."""
+
+    script: list[Answer | Failure] = field(default_factory=list)
+    requests: list[dict[str, Any]] = field(default_factory=list)
+    answers: list[str] = field(default_factory=list)
+
+    def __post_init__(self) -> None:
+        self.app = Starlette(routes=[
+            Route("/v1/chat/completions", self._completions, methods=["POST"]),
+        ])
+
+    async def _completions(self, request: Request) -> Response:
+        body = await request.json()
+        self.requests.append(body)
+        step = self.script.pop(0) if self.script else Answer(default_answer(body))
+        if isinstance(step, Failure):
+            error = {"error": {"code": step.code, "message": step.message, "type": "error"}}
+            return JSONResponse(error, status_code=step.status, headers=step.headers)
+        self.answers.append(step.text)
+        return StreamingResponse(self._stream(step, body["model"]),
+                                 media_type="text/event-stream")
+
+    async def _stream(self, step: Answer, model: str) -> AsyncIterator[bytes]:
+        def chunk(delta: dict[str, Any], finish: str | None = None) -> bytes:
+            choice: dict[str, Any] = {"index": 0, "delta": delta}
+            if finish:
+                choice["finish_reason"] = finish
+            data = {"id": "c1", "object": "chat.completion.chunk", "model": model,
+                    "choices": [choice]}
+            return f"data: {json.dumps(data, ensure_ascii=False)}\n\n".encode()
+
+        pieces = [step.text[i:i + step.piece] for i in range(0, len(step.text), step.piece)]
+        for i in range(0, len(step.reasoning), step.piece):
+            yield chunk({"role": "assistant", "reasoning_content": step.reasoning[i:i + step.piece]})
+            await asyncio.sleep(step.delay)
+        for count, piece in enumerate(pieces):
+            if step.truncate_after is not None and count >= step.truncate_after:
+                return
+            yield chunk({"role": "assistant", "content": piece})
+            await asyncio.sleep(step.delay)
+        if step.hold is not None:
+            await step.hold.wait()
+        yield chunk({}, finish="stop")
+        usage = {"prompt_tokens": 10, "completion_tokens": 20, "total_tokens": 30}
+        yield f"data: {json.dumps({'id': 'c1', 'choices': [], 'usage': usage})}\n\n".encode()
+        yield b"data: [DONE]\n\n"

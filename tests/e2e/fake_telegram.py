@@ -1,0 +1,279 @@
+"""A local fake of the Telegram Bot API server, served over real HTTP on loopback.
+
+It answers the methods the bot calls (getMe, deleteWebhook, getUpdates with long
+polling and offsets, sendMessage, editMessageText, sendMessageDraft, sendChatAction,
+answerCallbackQuery, setMyCommands, deleteMessage, editMessageReplyMarkup), keeps
+each chat's messages so tests can read the final text and entities, records every
+call, and can inject errors (429 with ``retry_after``, "message to edit not found").
+"""
+
+from __future__ import annotations
+
+import asyncio
+import itertools
+import json
+import time
+from dataclasses import dataclass, field
+from typing import Any
+from urllib.parse import parse_qsl
+
+from starlette.applications import Starlette
+from starlette.requests import Request
+from starlette.responses import JSONResponse
+from starlette.routing import Route
+
+BOT_ID = 777000
+BOT_USERNAME = "class_helper_bot"
+
+
+@dataclass
+class Call:
+    """One Bot API call the bot made."""
+
+    method: str
+    params: dict[str, Any]
+    at: float
+
+
+@dataclass
+class StoredMessage:
+    """A message in a chat as the fake server holds it."""
+
+    message_id: int
+    chat_id: int
+    text: str
+    entities: list[dict[str, Any]]
+    from_bot: bool
+    reply_markup: Any = None
+    edits: int = 0
+
+
+@dataclass
+class Injection:
+    """An error to answer instead of the next call(s) of ``method``."""
+
+    method: str
+    status: int
+    description: str
+    retry_after: int | None = None
+    times: int = 1
+
+
+@dataclass
+class FakeTelegram:
+    """The fake server's state; ``app`` is the Starlette application."""
+
+    calls: list[Call] = field(default_factory=list)
+    messages: dict[int, dict[int, StoredMessage]] = field(default_factory=dict)
+    injections: list[Injection] = field(default_factory=list)
+    updates: list[dict[str, Any]] = field(default_factory=list)
+    _update_ids: itertools.count[int] = field(default_factory=lambda: itertools.count(1))
+    _message_ids: itertools.count[int] = field(default_factory=lambda: itertools.count(100))
+    _new_update: asyncio.Event = field(default_factory=asyncio.Event)
+    _changed: asyncio.Condition = field(default_factory=asyncio.Condition)
+
+    def __post_init__(self) -> None:
+        self.app = Starlette(routes=[Route("/bot{token}/{method}", self._dispatch,
+                                           methods=["GET", "POST"])])
+
+    # ----- what tests drive -------------------------------------------------
+    def push_text(self, *, chat_id: int, user_id: int, text: str, language_code: str = "en",
+                  chat_type: str = "private", reply_to: int | None = None,
+                  thread_id: int | None = None) -> int:
+        """Queue a text message update from a user; returns the message id."""
+        message_id = next(self._message_ids)
+        user = {"id": user_id, "is_bot": False, "first_name": f"U{user_id}",
+                "language_code": language_code}
+        chat: dict[str, Any] = {"id": chat_id, "type": chat_type}
+        if chat_type == "private":
+            chat["first_name"] = user["first_name"]
+        else:
+            chat["title"] = "Class"
+        message: dict[str, Any] = {"message_id": message_id, "date": int(time.time()),
+                                   "chat": chat, "from": user, "text": text}
+        if text.startswith("/"):
+            command = text.split()[0]
+            message["entities"] = [{"type": "bot_command", "offset": 0, "length": len(command)}]
+        mention = f"@{BOT_USERNAME}"
+        if mention in text:
+            message.setdefault("entities", []).append(
+                {"type": "mention", "offset": text.index(mention), "length": len(mention)})
+        if reply_to is not None:
+            original = self.messages[chat_id][reply_to]
+            message["reply_to_message"] = self._message_json(original)
+        if thread_id is not None:
+            message["message_thread_id"] = thread_id
+        self.messages.setdefault(chat_id, {})[message_id] = StoredMessage(
+            message_id, chat_id, text, [], from_bot=False)
+        self._push_update({"message": message})
+        return message_id
+
+    def push_callback(self, *, chat_id: int, user_id: int, message_id: int, data: str,
+                      language_code: str = "en") -> None:
+        """Queue a button press on the bot's message ``message_id``."""
+        user = {"id": user_id, "is_bot": False, "first_name": f"U{user_id}",
+                "language_code": language_code}
+        original = self.messages[chat_id][message_id]
+        self._push_update({"callback_query": {
+            "id": str(next(self._update_ids)), "from": user, "chat_instance": "ci",
+            "data": data, "message": self._message_json(original)}})
+
+    def inject(self, method: str, *, status: int, description: str,
+               retry_after: int | None = None, times: int = 1) -> None:
+        """Answer the next ``times`` calls of ``method`` with an error."""
+        self.injections.append(Injection(method, status, description, retry_after, times))
+
+    def bot_messages(self, chat_id: int) -> list[StoredMessage]:
+        """The bot's messages in ``chat_id``, oldest first."""
+        return [m for m in self.messages.get(chat_id, {}).values() if m.from_bot]
+
+    def calls_of(self, method: str) -> list[Call]:
+        """The recorded calls of ``method``."""
+        return [c for c in self.calls if c.method == method]
+
+    async def wait_for(self, predicate: Any, timeout: float = 10.0) -> None:
+        """Wait until ``predicate()`` is true, re-checking after every call."""
+        async with self._changed:
+            await asyncio.wait_for(self._changed.wait_for(predicate), timeout)
+
+    # ----- server side -----------------------------------------------------
+    def _push_update(self, body: dict[str, Any]) -> None:
+        body["update_id"] = next(self._update_ids)
+        self.updates.append(body)
+        self._new_update.set()
+
+    def _message_json(self, stored: StoredMessage) -> dict[str, Any]:
+        sender = ({"id": BOT_ID, "is_bot": True, "first_name": "Bot", "username": BOT_USERNAME}
+                  if stored.from_bot else {"id": 1, "is_bot": False, "first_name": "U"})
+        chat_type = "private" if stored.chat_id > 0 else "supergroup"
+        body: dict[str, Any] = {"message_id": stored.message_id, "date": int(time.time()),
+                                "chat": {"id": stored.chat_id, "type": chat_type, "title": "C"},
+                                "from": sender, "text": stored.text}
+        if stored.entities:
+            body["entities"] = stored.entities
+        if stored.reply_markup:
+            body["reply_markup"] = stored.reply_markup
+        return body
+
+    async def _params(self, request: Request) -> dict[str, Any]:
+        raw = await request.body()
+        if not raw:
+            return dict(request.query_params)
+        if request.headers.get("content-type", "").startswith("application/json"):
+            return dict(json.loads(raw))
+        params: dict[str, Any] = {}
+        for key, value in parse_qsl(raw.decode(), keep_blank_values=True):
+            try:
+                params[key] = json.loads(value)
+            except json.JSONDecodeError:
+                params[key] = value
+        return params
+
+    async def _dispatch(self, request: Request) -> JSONResponse:
+        method = request.path_params["method"]
+        params = await self._params(request)
+        if method != "getUpdates":
+            self.calls.append(Call(method, params, time.monotonic()))
+        injected = self._take_injection(method)
+        if injected is not None:
+            await self._notify()
+            return injected
+        handler = getattr(self, f"_m_{method}", None)
+        if handler is None:
+            return JSONResponse({"ok": False, "error_code": 404,
+                                 "description": f"Not Found: method {method}"}, status_code=404)
+        try:
+            result = await handler(params)
+        except _ApiError as exc:
+            return JSONResponse({"ok": False, "error_code": exc.status,
+                                 "description": exc.description}, status_code=exc.status)
+        finally:
+            await self._notify()
+        return JSONResponse({"ok": True, "result": result})
+
+    def _take_injection(self, method: str) -> JSONResponse | None:
+        for injection in self.injections:
+            if injection.method == method and injection.times > 0:
+                injection.times -= 1
+                body: dict[str, Any] = {"ok": False, "error_code": injection.status,
+                                        "description": injection.description}
+                if injection.retry_after is not None:
+                    body["parameters"] = {"retry_after": injection.retry_after}
+                return JSONResponse(body, status_code=injection.status)
+        return None
+
+    async def _notify(self) -> None:
+        async with self._changed:
+            self._changed.notify_all()
+
+    async def _m_getMe(self, params: dict[str, Any]) -> dict[str, Any]:
+        return {"id": BOT_ID, "is_bot": True, "first_name": "Bot", "username": BOT_USERNAME,
+                "can_join_groups": True, "can_read_all_group_messages": False,
+                "supports_inline_queries": False}
+
+    async def _m_deleteWebhook(self, params: dict[str, Any]) -> bool:
+        return True
+
+    async def _m_setMyCommands(self, params: dict[str, Any]) -> bool:
+        return True
+
+    async def _m_sendChatAction(self, params: dict[str, Any]) -> bool:
+        return True
+
+    async def _m_answerCallbackQuery(self, params: dict[str, Any]) -> bool:
+        return True
+
+    async def _m_sendMessageDraft(self, params: dict[str, Any]) -> bool:
+        return True
+
+    async def _m_getUpdates(self, params: dict[str, Any]) -> list[dict[str, Any]]:
+        offset = int(params.get("offset") or 0)
+        timeout = float(params.get("timeout") or 0)
+        self.updates = [u for u in self.updates if u["update_id"] >= offset]
+        if not self.updates and timeout:
+            self._new_update.clear()
+            try:
+                await asyncio.wait_for(self._new_update.wait(), min(timeout, 1.0))
+            except TimeoutError:
+                return []
+        return list(self.updates)
+
+    async def _m_sendMessage(self, params: dict[str, Any]) -> dict[str, Any]:
+        chat_id = int(params["chat_id"])
+        stored = StoredMessage(next(self._message_ids), chat_id, str(params["text"]),
+                               list(params.get("entities") or []), from_bot=True,
+                               reply_markup=params.get("reply_markup"))
+        self.messages.setdefault(chat_id, {})[stored.message_id] = stored
+        return self._message_json(stored)
+
+    async def _m_editMessageText(self, params: dict[str, Any]) -> Any:
+        chat_id = int(params["chat_id"])
+        stored = self.messages.get(chat_id, {}).get(int(params["message_id"]))
+        if stored is None:
+            return _raise(400, "Bad Request: message to edit not found")
+        stored.text = str(params["text"])
+        stored.entities = list(params.get("entities") or [])
+        stored.edits += 1
+        if "reply_markup" in params:
+            stored.reply_markup = params["reply_markup"]
+        return self._message_json(stored)
+
+    async def _m_editMessageReplyMarkup(self, params: dict[str, Any]) -> Any:
+        stored = self.messages[int(params["chat_id"])][int(params["message_id"])]
+        stored.reply_markup = params.get("reply_markup")
+        return self._message_json(stored)
+
+    async def _m_deleteMessage(self, params: dict[str, Any]) -> bool:
+        self.messages.get(int(params["chat_id"]), {}).pop(int(params["message_id"]), None)
+        return True
+
+
+class _ApiError(Exception):
+    def __init__(self, status: int, description: str) -> None:
+        super().__init__(description)
+        self.status = status
+        self.description = description
+
+
+def _raise(status: int, description: str) -> Any:
+    raise _ApiError(status, description)
