@@ -86,10 +86,11 @@ class USTBClient:
     browser; ``set_cookies`` restores persisted ones, and a ``Set-Cookie`` refresh
     of either is reported once per stream as SessionRefresh. Timeouts in seconds:
     ``connect_timeout`` for the TCP connection; ``first_token_timeout`` for the
-    first SSE event (the budget starts with the request, on top of the connect
-    budget); ``idle_timeout`` for each line after that. Redirects are not followed.
-    ``splitter_factory`` builds the inline ``<think>`` splitter for each stream.
-    No cookie value ever appears in an exception message or a log line.
+    response headers and the first SSE event, counted from the request start (as
+    the OpenAI-compatible client does); ``idle_timeout`` for each read after that.
+    Redirects are not followed. ``splitter_factory`` builds the inline ``<think>``
+    splitter for each stream (providers/thinktags.ThinkTagSplitter fits the
+    protocol). No cookie value ever appears in an exception message or a log line.
     """
 
     def __init__(
@@ -106,7 +107,6 @@ class USTBClient:
         splitter_factory: Callable[[], ThinkSplitter] = InlineThinkSplitter,
     ) -> None:
         self.name = name
-        self._connect_timeout = connect_timeout
         self._first_token_timeout = first_token_timeout
         self._idle_timeout = idle_timeout
         self._splitter_factory = splitter_factory
@@ -222,8 +222,7 @@ class USTBClient:
 
     def _deadline(self) -> float:
         """Loop time by which the first event (or a GET's headers) must arrive."""
-        loop = asyncio.get_running_loop()
-        return loop.time() + self._connect_timeout + self._first_token_timeout
+        return asyncio.get_running_loop().time() + self._first_token_timeout
 
     def _transport_error(self, exc: httpx.HTTPError, *, model: str) -> ProviderError:
         """Translate an httpx exception (the one boundary for foreign exceptions)."""
