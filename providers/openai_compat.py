@@ -11,9 +11,10 @@ Error mapping (all :class:`~providers.errors.ProviderError`; text redacted of th
 - ``httpx.ConnectTimeout``/``PoolTimeout`` → ``ConnectTimeout``; other transport
   errors before the first event → ``ProviderConnectionError``, after it →
   ``StreamBroken`` (the user already saw text, so it is a broken stream).
-- No response headers and first event within ``first_token_timeout`` →
-  ``FirstTokenTimeout``; a gap longer than ``idle_timeout`` between events →
-  ``IdleTimeout``.
+- Response headers plus the first SSE event (comments do not count) not within
+  ``first_token_timeout`` of sending → ``FirstTokenTimeout``; a gap longer than
+  ``idle_timeout`` between two events → ``IdleTimeout`` (asyncio timeouts around
+  each read, so a trickle of keep-alive bytes cannot hide a stall).
 - Status >= 300 → :func:`~providers.errors.error_from_status` with the body's
   ``error.code``/``message``, ``retry_after`` and the request id.
 - A 2xx ``application/json`` answer → an error body or a non-stream completion.
@@ -206,7 +207,7 @@ class OpenAICompatClient:
         """Close the underlying HTTP client and its connections."""
         await self._http.aclose()
 
-    async def stream_chat(self, request: ChatRequest) -> AsyncIterator[Chunk]:
+    async def stream_chat(self, request: ChatRequest) -> AsyncGenerator[Chunk, None]:
         """Stream the answer to ``request``: deltas, then ``UsageReport`` (if sent), ``Finish``.
 
         Raises only :class:`~providers.errors.ProviderError` subclasses (see the

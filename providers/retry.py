@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import math
 import time
-from collections.abc import AsyncIterator, Callable, Mapping
+from collections.abc import AsyncGenerator, AsyncIterator, Callable, Mapping
 from email.utils import parsedate_to_datetime
 
 import stamina
@@ -145,7 +145,7 @@ async def stream_with_retries(
     *,
     attempts: int = 3,
     max_retry_after: float = MAX_RETRY_AFTER,
-) -> AsyncIterator[Chunk]:
+) -> AsyncGenerator[Chunk, None]:
     """Stream ``client.stream_chat(request)``, retrying failures before the first chunk.
 
     At most ``attempts`` tries (default 3: two retries), through

@@ -135,7 +135,7 @@ async def test_early_break_closes_response() -> None:
     """Breaking out of the loop after the first chunk closes the server's response."""
     body = FakeBody([chunk("one"), chunk("two"), 5.0, chunk("three", "stop"), DONE])
     client = make_client(answer_with(body))
-    async with aclosing(client.stream_chat(REQUEST)) as stream:  # type: ignore[type-var]
+    async with aclosing(client.stream_chat(REQUEST)) as stream:
         async for _ in stream:
             break
     assert body.closed
