@@ -6,6 +6,7 @@ import argparse
 import sys
 
 from bot.settings import ConfigError, Settings, load_settings
+from storage import StorageUnavailable
 
 __all__ = ["main"]
 
@@ -53,6 +54,9 @@ def main(argv: list[str] | None = None) -> int:
         return _run(settings)
     except ConfigError as exc:
         print(f"configuration error: {exc}", file=sys.stderr)
+        return 2
+    except StorageUnavailable as exc:
+        print(f"storage error: {exc}", file=sys.stderr)
         return 2
 
 
