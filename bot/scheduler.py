@@ -1,0 +1,377 @@
+"""The bot-wide send scheduler: every send, edit, draft and chat action of reply streams.
+
+One background task (the dispatcher) owns Telegram's flood budget at three levels at
+once: per chat, per group, and global (see :class:`~bot.scheduler_limits.Limits`).
+Each reply opens a :class:`StreamHandle` and submits frames to it; the dispatcher
+decides which frame goes out when:
+
+- coalescing: a reply keeps only its newest pending frame per kind; a frame equal
+  to the last one delivered is skipped;
+- priority: first and final frames go before intermediate frames of any reply,
+  intermediate frames before chat actions; chat actions also leave a reserve token;
+- fairness: among ready jobs of the same priority, the reply served least recently
+  goes first (round robin under a shared budget);
+- order: at most one send in flight per reply; sends of different replies run
+  concurrently as tasks, with their tokens reserved before launch;
+- errors: a send callback returns :class:`SendOutcome` (``None`` = sent); ``RETRY``
+  re-queues (the newest frame goes out after a back-off and any pause set with
+  :meth:`SendScheduler.pause_chat` / :meth:`SendScheduler.pause_all`), and first
+  and final frames are given up ``give_up_seconds`` after their submission.
+
+No Telegram import here: the reply stream translates ``telegram.error.RetryAfter``
+and friends into outcomes and pauses.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import functools
+import itertools
+import logging
+import math
+from dataclasses import dataclass
+from types import TracebackType
+from typing import Final, TypeVar
+
+from bot.scheduler_clock import Clock
+from bot.scheduler_handle import StreamHandle
+from bot.scheduler_limits import Level, Limits
+from bot.scheduler_stats import JobKind, SchedulerStats
+from bot.scheduler_stream import Job, SendCallback, SendOutcome, Stream, StreamClosedError
+
+__all__ = [
+    "ACTION_TTL",
+    "JobKind",
+    "Limits",
+    "SchedulerStats",
+    "SendCallback",
+    "SendOutcome",
+    "SendScheduler",
+    "StreamClosedError",
+    "StreamHandle",
+]
+
+log = logging.getLogger(__name__)
+
+T = TypeVar("T")
+
+ACTION_TTL: Final = 5.0
+"""Seconds a pending chat action stays useful: Telegram shows one for 5 s at most
+(Bot API ``sendChatAction``)."""
+
+_MIN_SLEEP: Final = 1e-4  # seconds; guards the dispatcher against float-rounding spins
+_RANK: Final = {"first": 0, "final": 0, "intermediate": 1, "action": 2}
+
+
+@dataclass(slots=True)
+class _Chat:
+    """The budget of one chat, and of its group when ``chat_id < 0``."""
+
+    level: Level
+    group: Level | None
+    paused_until: float = -math.inf
+    streams: int = 0
+
+    def rested(self, now: float) -> bool:
+        """Return whether forgetting this chat changes nothing."""
+        group_rested = self.group is None or self.group.rested(now)
+        return self.paused_until <= now and self.level.rested(now) and group_rested
+
+
+class SendScheduler:
+    """Sends every frame of every reply stream within Telegram's flood limits.
+
+    ``limits``: the budget (:class:`~bot.scheduler_limits.Limits`). ``clock``:
+    time source (:class:`~bot.scheduler_clock.MonotonicClock` in production).
+    ``give_up_seconds``: how long after its submission an undelivered frame is
+    given up (a first or final frame given up fails the reply). After the ``n``-th
+    ``RETRY`` in a row a reply waits ``min(retry_backoff * 2**(n-1),
+    retry_backoff_max)`` seconds. ``stats`` counts what happened.
+    Use as ``async with SendScheduler(...)`` or call :meth:`start` / :meth:`aclose`.
+    """
+
+    def __init__(
+        self,
+        *,
+        limits: Limits,
+        clock: Clock,
+        give_up_seconds: float = 60.0,
+        retry_backoff: float = 1.0,
+        retry_backoff_max: float = 16.0,
+    ) -> None:
+        """Create a stopped scheduler; streams may be opened before :meth:`start`."""
+        self.limits = limits
+        self.stats = SchedulerStats()
+        self._clock = clock
+        self._give_up = give_up_seconds
+        self._backoff_base = retry_backoff
+        self._backoff_max = retry_backoff_max
+        self._global = Level(
+            rate=limits.global_per_second,
+            burst=limits.global_burst,
+            now=clock.now(),
+            cap=limits.global_per_second,
+            window=1.0,
+        )
+        self._paused_until = -math.inf
+        self._chats: dict[int, _Chat] = {}
+        self._resting: set[int] = set()
+        self._streams: dict[int, Stream] = {}
+        self._numbers = itertools.count(1)
+        self._serials = itertools.count(1)
+        self._wake = asyncio.Event()
+        self._runner: asyncio.Task[None] | None = None
+        self._timer: asyncio.Task[None] | None = None
+        self._timer_at = math.inf
+        self._sends: set[asyncio.Task[SendOutcome | None]] = set()
+        self._closed = False
+
+    async def start(self) -> None:
+        """Start the dispatcher task (idempotent)."""
+        if self._closed:
+            raise RuntimeError("the scheduler is closed")
+        if self._runner is None:
+            self._runner = asyncio.create_task(self._run(), name="send-scheduler")
+
+    async def aclose(self) -> None:
+        """Stop dispatching, cancel sends in flight, and fail every open reply."""
+        self._closed = True
+        for stream in self._streams.values():
+            stream.fail("the scheduler closed")
+        tasks = [t for t in (self._runner, self._timer, *self._sends) if t is not None]
+        for task in tasks:
+            task.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
+        self._runner = self._timer = None
+
+    async def __aenter__(self) -> SendScheduler:
+        """Start the scheduler."""
+        await self.start()
+        return self
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        """Close the scheduler."""
+        await self.aclose()
+
+    def open_stream(self, chat_id: int, *, min_interval: float = 0.0) -> StreamHandle:
+        """Open the stream of one reply (one Telegram message) in ``chat_id``.
+
+        ``min_interval``: least seconds between two sends of this reply before an
+        intermediate frame may go (e.g. a draft or edit interval setting); first and
+        final frames ignore it. Raises ``RuntimeError`` once the scheduler is closed.
+        """
+        if self._closed:
+            raise RuntimeError("the scheduler is closed")
+        self._chat(chat_id).streams += 1
+        self._resting.discard(chat_id)
+        number = next(self._numbers)
+        stream = Stream(chat_id=chat_id, number=number, min_interval=min_interval, stats=self.stats)
+        self._streams[number] = stream
+        return StreamHandle(self, stream)
+
+    def pause_chat(self, chat_id: int, seconds: float) -> None:
+        """Send nothing to ``chat_id`` for ``seconds`` (e.g. Telegram's ``retry_after``).
+
+        After the pause the chat (and its group) restarts with one token, not a burst.
+        """
+        until = self._clock.now() + seconds
+        chat = self._chat(chat_id)
+        chat.paused_until = max(chat.paused_until, until)
+        chat.level.bucket.hold(until)
+        if chat.group is not None:
+            chat.group.bucket.hold(until)
+        if not chat.streams:
+            self._resting.add(chat_id)
+        self._wake.set()
+
+    def pause_all(self, seconds: float) -> None:
+        """Send nothing to any chat for ``seconds`` (a bot-wide ``retry_after``)."""
+        until = self._clock.now() + seconds
+        self._paused_until = max(self._paused_until, until)
+        self._global.bucket.hold(until)
+        self._wake.set()
+
+    # -- called by StreamHandle --------------------------------------------------
+
+    def _submit(self, stream: Stream, job: Job) -> None:
+        if stream.detached:
+            raise StreamClosedError("this reply stream is closed")
+        if stream.final_submitted and job.kind != "final":
+            raise StreamClosedError(f"a {job.kind} frame after the final frame")
+        stream.put(job)
+        self._wake.set()
+
+    def _job(self, kind: JobKind, frame: object, send: SendCallback[T]) -> Job:
+        now = self._clock.now()
+        ttl = ACTION_TTL if kind == "action" else self._give_up
+        return Job(kind=kind, frame=frame, send=send, submitted_at=now, deadline=now + ttl)
+
+    def _detach(self, stream: Stream) -> None:
+        if stream.detached:
+            return
+        self.stats.dropped += stream.detach()
+        del self._streams[stream.number]
+        chat = self._chats[stream.chat_id]
+        chat.streams -= 1
+        if not chat.streams:
+            self._resting.add(stream.chat_id)
+        self._wake.set()
+
+    # -- the dispatcher ----------------------------------------------------------
+
+    def _chat(self, chat_id: int) -> _Chat:
+        chat = self._chats.get(chat_id)
+        if chat is None:
+            limits, now = self.limits, self._clock.now()
+            level = Level(rate=limits.per_chat_per_second, burst=limits.per_chat_burst, now=now)
+            group = None
+            if chat_id < 0:
+                group = Level(
+                    rate=limits.per_group_per_minute / 60.0,
+                    burst=limits.per_group_burst,
+                    now=now,
+                    cap=limits.per_group_per_minute,
+                    window=60.0,
+                )
+            chat = self._chats[chat_id] = _Chat(level=level, group=group)
+        return chat
+
+    async def _run(self) -> None:
+        """Dispatch whatever is ready, then sleep until something may have changed."""
+        while True:
+            self._wake.clear()
+            now = self._clock.now()
+            for stream in list(self._streams.values()):
+                if stream.deadline <= now:
+                    stream.expire(now)
+            self._dispatch_ready(now)
+            self._forget_rested(now)
+            self._arm_timer(self._next_wake(now), now)
+            await self._wake.wait()
+
+    def _bot_ready_at(self, now: float) -> tuple[float, float]:
+        """Return when the bot-wide level allows a frame, and a chat action."""
+        reserve = 1 + self.limits.action_reserve
+        base = max(now, self._paused_until)
+        frame_at = max(base, self._global.ready_at(now, 1))
+        return frame_at, max(base, self._global.ready_at(now, reserve))
+
+    def _ready_at(
+        self, stream: Stream, job: Job, now: float, *, bot_at: tuple[float, float]
+    ) -> float:
+        """Return the earliest time ``job`` may be launched (``<= now``: ready).
+
+        ``bot_at`` is :meth:`_bot_ready_at` at ``now``, computed once per scan.
+        """
+        chat = self._chats[stream.chat_id]
+        action = job.kind == "action"
+        need = 1 + self.limits.action_reserve if action else 1
+        at = max(bot_at[1] if action else bot_at[0], stream.not_before, chat.paused_until)
+        if job.kind == "intermediate":
+            at = max(at, stream.last_sent_at + stream.min_interval)
+        at = max(at, chat.level.ready_at(now, need))
+        if chat.group is not None:
+            at = max(at, chat.group.ready_at(now, need))
+        return at
+
+    def _dispatch_ready(self, now: float) -> None:
+        """Launch every ready job, best rank first (priority, least recently served).
+
+        Launching only spends tokens, so a job not ready before a launch is not
+        ready after it: one scan, then launches in rank order with a re-check.
+        """
+        bot_at = self._bot_ready_at(now)
+        if bot_at[0] > now:
+            return
+        ready: list[tuple[tuple[int, int, int], Stream, Job]] = []
+        for stream in self._streams.values():
+            stream.skip_duplicates()
+            for job in stream.candidates():
+                if self._ready_at(stream, job, now, bot_at=bot_at) <= now:
+                    ready.append(((_RANK[job.kind], stream.served, stream.number), stream, job))
+                    break
+        ready.sort(key=lambda item: item[0])
+        for _, stream, job in ready:
+            bot_at = self._bot_ready_at(now)
+            if bot_at[0] > now:
+                return
+            if self._ready_at(stream, job, now, bot_at=bot_at) <= now:
+                self._launch(stream, job, now)
+
+    def _launch(self, stream: Stream, job: Job, now: float) -> None:
+        """Spend the tokens of ``job`` at every level and start its send as a task."""
+        chat = self._chats[stream.chat_id]
+        stream.start(job, now=now, serial=next(self._serials))
+        chat.level.take(now)
+        if chat.group is not None:
+            chat.group.take(now)
+        self._global.take(now)
+        self.stats.record_send(chat_id=stream.chat_id, kind=job.kind, queued=now - job.submitted_at)
+        task = asyncio.create_task(_call(job))
+        self._sends.add(task)
+        task.add_done_callback(functools.partial(self._on_sent, stream, job))
+
+    def _on_sent(self, stream: Stream, job: Job, task: asyncio.Task[SendOutcome | None]) -> None:
+        """Apply a finished send's outcome to its stream and wake the dispatcher."""
+        self._sends.discard(task)
+        error = None if task.cancelled() else task.exception()
+        if task.cancelled() or error is not None:
+            outcome = SendOutcome.DROP
+        else:
+            outcome = task.result() or SendOutcome.SENT
+        stream.complete(job, outcome, now=self._clock.now(), backoff=self._backoff)
+        if error is not None:
+            self.stats.errors += 1
+            stream.error = stream.error or error
+            stream.fail(f"the send callback raised {type(error).__name__}")
+            if stream.detached:
+                log.error("send callback of a closed reply stream raised", exc_info=error)
+        self._wake.set()
+
+    def _backoff(self, failures: int) -> float:
+        return min(self._backoff_base * 2.0 ** (failures - 1), self._backoff_max)
+
+    def _next_wake(self, now: float) -> float:
+        """Return when a pending job may become ready or expire (inf: only events)."""
+        deadline, ready, bot_at = math.inf, math.inf, self._bot_ready_at(now)
+        for stream in self._streams.values():
+            deadline = min(deadline, stream.deadline)
+            if ready > bot_at[0]:  # nothing can be ready before the bot-wide level
+                for job in stream.candidates():
+                    ready = min(ready, self._ready_at(stream, job, now, bot_at=bot_at))
+        return min(deadline, ready)
+
+    def _arm_timer(self, at: float, now: float) -> None:
+        """Make sure the dispatcher wakes by ``at`` (keeps an earlier timer)."""
+        if at == math.inf:
+            return
+        if self._timer is not None and not self._timer.done():
+            if self._timer_at <= at:
+                return
+            self._timer.cancel()
+        self._timer_at = at
+        self._timer = asyncio.create_task(self._alarm(max(at - now, _MIN_SLEEP)))
+
+    async def _alarm(self, seconds: float) -> None:
+        await self._clock.sleep(seconds)
+        self._wake.set()
+
+    def _forget_rested(self, now: float) -> None:
+        """Drop the state of chats without streams once it equals a fresh state."""
+        for chat_id in list(self._resting):
+            chat = self._chats.get(chat_id)
+            if chat is None or chat.streams:
+                self._resting.discard(chat_id)
+            elif chat.rested(now):
+                del self._chats[chat_id]
+                self._resting.discard(chat_id)
+
+
+async def _call(job: Job) -> SendOutcome | None:
+    """Run the send callback of ``job`` on its frame."""
+    return await job.send(job.frame)
