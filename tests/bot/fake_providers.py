@@ -25,11 +25,15 @@ FAKE_BASE_URL = "http://fake.local/v1"
 
 @dataclass
 class Reply:
-    """Stream ``reasoning`` (as ``reasoning_content``) then ``text`` in ``piece``-sized deltas."""
+    """Stream ``reasoning`` (as ``reasoning_content``) then ``text`` in ``piece``-sized deltas.
+
+    ``truncated`` ends the body after the text, without ``finish_reason`` or ``[DONE]``.
+    """
 
     text: str
     reasoning: str = ""
     piece: int = 4
+    truncated: bool = False
 
 
 @dataclass
@@ -66,9 +70,11 @@ def sse_body(reply: Reply, *, model: str) -> bytes:
     events: list[dict[str, Any]] = [
         {"id": "c1", "model": model, "choices": [{"index": 0, "delta": delta}]} for delta in deltas
     ]
-    events.append({"id": "c1", "model": model,
-                   "choices": [{"index": 0, "delta": {}, "finish_reason": "stop"}]})
-    lines = [f"data: {json.dumps(event)}\n\n" for event in events] + ["data: [DONE]\n\n"]
+    lines = [f"data: {json.dumps(event)}\n\n" for event in events]
+    if not reply.truncated:
+        finish = {"index": 0, "delta": {}, "finish_reason": "stop"}
+        lines.append(f"data: {json.dumps({'id': 'c1', 'model': model, 'choices': [finish]})}\n\n")
+        lines.append("data: [DONE]\n\n")
     return "".join(lines).encode()
 
 
