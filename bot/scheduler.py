@@ -249,6 +249,7 @@ class SendScheduler:
             for stream in list(self._streams.values()):
                 if stream.deadline <= now:
                     stream.expire(now)
+                stream.skip_duplicates()  # costs no budget, so even when none is left
             self._dispatch_ready(now)
             self._forget_rested(now)
             self._arm_timer(self._next_wake(now), now)
@@ -290,7 +291,6 @@ class SendScheduler:
             return
         ready: list[tuple[tuple[int, int, int], Stream, Job]] = []
         for stream in self._streams.values():
-            stream.skip_duplicates()
             for job in stream.candidates():
                 if self._ready_at(stream, job, now, bot_at=bot_at) <= now:
                     ready.append(((_RANK[job.kind], stream.served, stream.number), stream, job))

@@ -91,6 +91,8 @@ class FakeClock:
         on ``asyncio.sleep(0)`` forever).
         """
         loop = asyncio.get_running_loop()
+        # CPython's BaseEventLoop keeps the callbacks due this turn in ``_ready``; the
+        # loop is idle when it is empty as this task resumes (it ran last in the turn).
         ready = getattr(loop, "_ready", None)
         if ready is None:
             for _ in range(_SETTLE_FALLBACK):

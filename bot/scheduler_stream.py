@@ -181,7 +181,7 @@ class Stream:
             self.stats.retries += 1
             self.failures += 1
             self.not_before = now + backoff(self.failures)
-            if job.kind == "action":
+            if job.kind == "action" or self.failed or self.detached:
                 self.stats.dropped += 1
             elif now >= job.deadline:
                 self._give_up(job, "deadline passed while retrying")

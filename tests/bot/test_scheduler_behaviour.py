@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import itertools
 import logging
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 import pytest
@@ -30,11 +31,9 @@ class Wire:
     latency: float = 0.0
     sent: list[tuple[float, int, str]] = field(default_factory=list)
 
-    def to(
-        self, chat_id: int, outcomes: list[SendOutcome | None] | None = None
-    ) -> SendCallback[str]:
+    def to(self, chat_id: int, outcomes: Sequence[SendOutcome | None] = ()) -> SendCallback[str]:
         """Return a send callback for ``chat_id``; it answers ``outcomes`` in turn, then SENT."""
-        script = list(outcomes or [])
+        script = list(outcomes)
 
         async def deliver(frame: str) -> SendOutcome | None:
             self.sent.append((self.clock.now(), chat_id, frame))
@@ -252,6 +251,21 @@ async def test_a_final_frame_is_given_up_after_the_bound(caplog: pytest.LogCaptu
     assert "given up" in caplog.text
 
 
+async def test_a_send_in_flight_of_a_cancelled_reply_is_not_retried() -> None:
+    """A reply cancelled during a send that then asks for a retry sends nothing more."""
+    clock = FakeClock()
+    wire = Wire(clock, latency=20.0)
+    async with SendScheduler(limits=Limits(), clock=clock) as scheduler:
+        handle = scheduler.open_stream(4)
+        handle.submit("a", kind="first", send=wire.to(4, [SendOutcome.RETRY]))
+        await clock.advance(1.0)
+        handle.cancel()
+        await clock.run(handle.flush(), within=60)
+        assert clock.now() == 20.0
+        await clock.advance(60.0)
+    assert wire.frames(4) == [(0.0, "a")]
+
+
 async def test_actions_leave_the_last_token_to_frames() -> None:
     """A chat action waits while only one token is left; a frame takes that token at once."""
     clock = FakeClock()
@@ -340,7 +354,7 @@ async def test_a_slow_send_does_not_hold_other_chats_but_holds_its_reply() -> No
         a.submit("a1", kind="final", send=slow.to(1))
         b.submit("b1", kind="final", send=fast.to(2))
         results = await clock.run(asyncio.gather(a.close(), b.close()), within=60)
-    assert results == [True, True]
+    assert list(results) == [True, True]
     assert fast.frames(2) == [(0.0, "b0"), (2.0, "b1")]
     assert slow.frames(1) == [(0.0, "a0"), (10.0, "a1")]
 
