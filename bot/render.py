@@ -6,6 +6,9 @@ the Markdown a partial answer leaves open (:func:`close_open_markdown`),
 splitting across messages (:func:`split_rendered`) and the reasoning display
 (:func:`render_reply`). Frames are sent with ``text=`` and ``entities=`` and no
 parse mode, so no input can make Telegram fail to parse a frame.
+
+This is the public face; the work lives in ``render_close`` (closing partial
+Markdown), ``render_split`` (UTF-16 splitting) and ``render_types`` (values).
 """
 
 from __future__ import annotations
@@ -114,23 +117,19 @@ def render_reply(
     nothing to show yet. ``thinking_seconds`` is rounded to whole seconds;
     None uses the untimed texts.
     """
+    seconds = thinking_seconds
     reasoning = reasoning.strip()
-    has_answer = bool(answer_markdown.strip())
-    blocks: list[_Block] = []
-    if reasoning and partial and not has_answer:
-        header = _header(strings.thinking, strings.thinking_untimed, thinking_seconds)
+    if reasoning and partial and not answer_markdown.strip():
+        header = _header(strings.thinking, strings.thinking_untimed, seconds)
         if show_reasoning:
-            blocks.append(_reasoning_block(header, _tail(reasoning, THINKING_TAIL_UNITS)))
+            blocks = [_reasoning_block(header, _tail(reasoning, THINKING_TAIL_UNITS))]
         else:
-            blocks.append(_styled(header, MessageEntityType.ITALIC))
+            blocks = [_styled(header, MessageEntityType.ITALIC)]
     else:
-        if reasoning and show_reasoning:
-            title = _header(strings.thought_for, strings.thought_untimed, thinking_seconds)
-            blocks.append(_reasoning_block(title, _tail(reasoning, REASONING_CAP_UNITS)))
-        if has_answer:
-            answer = _rstrip(_render_spans(answer_markdown, partial=partial))
-            if answer[0]:
-                blocks.append(answer)
+        title = _header(strings.thought_for, strings.thought_untimed, seconds)
+        blocks = _answer_blocks(
+            answer_markdown, reasoning if show_reasoning else "", title, partial
+        )
     if suffix.strip():
         blocks.append(_styled(suffix.strip(), MessageEntityType.ITALIC))
     text, spans = _join(blocks, "\n\n")
@@ -138,6 +137,18 @@ def render_reply(
     return [
         Rendered(part, tuple(to_entity(span) for span in part_spans)) for part, part_spans in parts
     ]
+
+
+def _answer_blocks(answer_markdown: str, reasoning: str, title: str, partial: bool) -> list[_Block]:
+    """The reasoning blockquote titled ``title`` (if any reasoning) and the rendered answer."""
+    blocks: list[_Block] = []
+    if reasoning:
+        blocks.append(_reasoning_block(title, _tail(reasoning, REASONING_CAP_UNITS)))
+    if answer_markdown.strip():
+        answer = _rstrip(_render_spans(answer_markdown, partial=partial))
+        if answer[0]:
+            blocks.append(answer)
+    return blocks
 
 
 def _render_spans(markdown: str, *, partial: bool) -> _Block:

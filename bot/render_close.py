@@ -73,9 +73,10 @@ def close_open_markdown(markdown: str) -> str:
     Handles an open fenced code block (the closing fence is appended, a closing
     fence only partly typed is dropped), an unclosed code span, ``**bold``,
     ``*italic``/``_italic``, ``~~strike``, ``||spoiler`` and an unfinished link
-    (``[text``, ``[text]`` or ``[text](http://…`` at the very end, the ``[``
-    starting a word), which is rendered as its bare text (the brackets and the
-    dangling ``](…`` are dropped) so no half-typed URL reaches Telegram. An
+    (``[text`` with no ``]`` yet, ``[text]`` at the very end, or
+    ``[text](http://…``; the ``[`` must start a word, so ``arr[i`` is kept),
+    which is rendered as its bare text (the brackets and the dangling ``](…``
+    are dropped) so no half-typed URL reaches Telegram. An
     opener with nothing after it yet, and a last line holding only the start of
     a block marker (``-``, ``1.``, ``#``, a fence being typed), are dropped.
     Text with nothing open is returned unchanged. Never raises.
