@@ -25,12 +25,14 @@ from bot.context import BotContext, BotData, Services
 from bot.ordering import OrderedUpdateProcessor
 from bot.platforms import build_catalogue, build_clients, check_default_model
 from bot.reply import ReplyFactory
+from bot.scheduler import Limits, SendScheduler
+from bot.scheduler_clock import MonotonicClock
 from bot.settings import Settings
 from bot.texts import Lang, t
 from bot.turn import ConversationService
 from storage import open_store
 
-__all__ = ["COMMANDS", "build_application", "build_services"]
+__all__ = ["COMMANDS", "AddressedText", "build_application", "build_services", "limits_of"]
 
 log = logging.getLogger(__name__)
 
@@ -71,9 +73,21 @@ async def build_services(
         ", ".join(f"{p.name}@{p.base_url}" for p in catalogue.platforms() if p.name in clients),
         default.key, len(catalogue.enabled_models()), "embedded" if embedded else "redis",
     )
+    scheduler = SendScheduler(limits=limits_of(settings), clock=MonotonicClock(),
+                              give_up_seconds=settings.reply_give_up_seconds)
+    await scheduler.start()
     return Services(
         settings=settings, store=store, conversations=conversations, catalogue=catalogue,
-        replies=ReplyFactory(app.bot, settings),
+        replies=ReplyFactory(app.bot, settings, scheduler),
+    )
+
+
+def limits_of(settings: Settings) -> Limits:
+    """The scheduler's limits from the ``LIMIT_*`` settings."""
+    return Limits(
+        per_chat_per_second=settings.limit_per_chat_per_second,
+        per_group_per_minute=settings.limit_per_group_per_minute,
+        global_per_second=settings.limit_global_per_second,
     )
 
 
@@ -97,6 +111,7 @@ async def _post_shutdown(app: BotApplication) -> None:
         services = app.bot_data.services
     except RuntimeError:
         return
+    await services.replies.scheduler.aclose()
     for client in services.conversations.clients.values():
         await client.aclose()
     await services.store.aclose()
@@ -154,8 +169,8 @@ class AddressedText(filters.MessageFilter):
             return True
         bot = message.get_bot()
         reply = message.reply_to_message
-        if reply is not None and not reply.forum_topic_created and reply.from_user is not None:
-            if reply.from_user.id == bot.id:
-                return True
+        replied_to = reply.from_user if reply is not None else None
+        if reply is not None and replied_to is not None and replied_to.id == bot.id:
+            return not reply.forum_topic_created
         username = (bot.username or "").lower()
         return bool(username) and f"@{username}" in message.text.lower()

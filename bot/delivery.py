@@ -6,8 +6,9 @@ entities, telegram.md "Limits"), it is frozen at a paragraph/line boundary and n
 edited again, and the rest continues in a new message. Frames are sent as text +
 entities with no parse mode.
 
-Telegram errors (telegram.md "Errors PTB gives you"): "message is not modified" is
-ignored; "message to edit not found" (the user deleted it) continues in a fresh
+Each :meth:`MessageChain.step` makes at most one Bot API call, so the send scheduler
+can count every call. Telegram errors (telegram.md "Errors PTB gives you"): "message
+is not modified" is ignored; "message to edit not found" (the user deleted it) continues in a fresh
 message; "can't parse entities" falls back to plain text for that frame;
 ``RetryAfter``, network errors and ``Forbidden`` are raised to the caller, which
 owns timing.
@@ -44,6 +45,7 @@ class MessageChain:
     sent: list[Rendered] = field(default_factory=list)
     frozen: int = 0
     frozen_units: int = 0
+    draft: Rendered | None = None
     calls: int = 0
 
     @property
@@ -51,24 +53,51 @@ class MessageChain:
         """True once the first message of the reply exists."""
         return bool(self.message_ids)
 
-    async def show(self, whole: Rendered) -> None:
-        """Make the chain show ``whole`` (the entire reply rendered so far).
+    async def step(self, whole: Rendered, *, draft_id: int | None = None) -> bool:
+        """Make at most one Bot API call that brings the chain closer to showing ``whole``.
 
-        Frozen messages are left alone; the rest of ``whole`` is split into parts
-        that fill the live message and new ones. Raises ``telegram.error.RetryAfter``,
-        ``NetworkError`` or ``Forbidden`` for the caller to handle; a call that raised
-        may be repeated with the same or a newer ``whole``.
+        ``whole`` is the entire reply rendered so far. Frozen messages are left
+        alone; the rest is split into parts: every part but the last is put into a
+        message and frozen; the last part is shown in the live message, or — when
+        ``draft_id`` is given (a private chat streaming through drafts) — as the
+        draft with that id. Returns True when nothing is left to do, False when the
+        caller should call again (one call per step keeps every call inside the
+        send scheduler's budget). Raises ``telegram.error.RetryAfter``,
+        ``NetworkError`` (``BadRequest`` among them, for a draft) or ``Forbidden``;
+        a step that raised may be repeated with the same or a newer ``whole``.
         """
         rest = slice_rendered(whole, self.frozen_units)
         parts = split_rendered(rest) if rest.text.strip() else []
+        if not parts:
+            if draft_id is not None and self.draft is None and not self.message_ids:
+                await self._draft(draft_id, Rendered(""))  # the "Thinking…" placeholder
+            return True
         base = self.frozen
-        for offset, part in enumerate(parts):
+        for offset, part in enumerate(parts[:-1]):
             index = base + offset
-            if index >= len(self.sent) or self.sent[index] != part:
+            called = index >= len(self.sent) or self.sent[index] != part
+            if called:
                 await self._put(index, part)
-            if offset < len(parts) - 1:  # this message is full: freeze it
-                self.frozen = index + 1
-                self.frozen_units += part.utf16_length
+            self.frozen = index + 1
+            self.frozen_units += part.utf16_length
+            if called:
+                return False
+        index, last = base + len(parts) - 1, parts[-1]
+        if draft_id is not None:
+            if self.draft != last:
+                await self._draft(draft_id, last)
+            return True
+        if index >= len(self.sent) or self.sent[index] != last:
+            await self._put(index, last)
+        return True
+
+    async def _draft(self, draft_id: int, part: Rendered) -> None:
+        self.calls += 1
+        await self.bot.send_message_draft(
+            self.chat_id, draft_id, part.text or None, message_thread_id=self.thread_id,
+            entities=part.entities or None,
+        )
+        self.draft = part
 
     async def rewind(self) -> None:
         """Start over in the first message (a retried stream replaces the partial text).

@@ -21,15 +21,17 @@ from telegram.constants import MessageEntityType
 from telegramify_markdown.config import RenderConfig
 
 from bot.render_close import close_open_markdown
-from bot.render_split import split_rendered, split_spans
-from bot.render_types import Rendered, Span, to_entity, utf16_len
+from bot.render_split import split_rendered
+from bot.render_types import Rendered, Span, Utf16Index, span_of, to_entity, utf16_len
 
 __all__ = [
     "Rendered",
     "ReplyStrings",
     "close_open_markdown",
+    "compose_reply",
     "render_markdown",
     "render_reply",
+    "slice_rendered",
     "split_rendered",
     "utf16_len",
 ]
@@ -89,7 +91,7 @@ def render_markdown(markdown: str, *, partial: bool = False) -> Rendered:
     return Rendered(text, tuple(to_entity(span) for span in spans))
 
 
-def render_reply(
+def compose_reply(
     answer_markdown: str,
     *,
     reasoning: str = "",
@@ -98,8 +100,8 @@ def render_reply(
     partial: bool,
     strings: ReplyStrings,
     suffix: str = "",
-) -> list[Rendered]:
-    """Render one frame of a reply as the messages it needs (each <= 4096 units, <= 100 entities).
+) -> Rendered:
+    """Render one frame of a reply as one text (not yet split into messages).
 
     Layout, top to bottom:
 
@@ -113,9 +115,9 @@ def render_reply(
       no formatting inside), a blank line, then the rendered answer;
     - ``suffix`` (e.g. "⏹ stopped"), if any, as a last italic paragraph.
 
-    The result is split with :func:`split_rendered`; ``[]`` when there is
-    nothing to show yet. ``thinking_seconds`` is rounded to whole seconds;
-    None uses the untimed texts.
+    Split the result with :func:`split_rendered` (or use :func:`render_reply`);
+    the text is empty when there is nothing to show yet. ``thinking_seconds`` is
+    rounded to whole seconds; None uses the untimed texts.
     """
     seconds = thinking_seconds
     reasoning = reasoning.strip()
@@ -133,10 +135,7 @@ def render_reply(
     if suffix.strip():
         blocks.append(_styled(suffix.strip(), MessageEntityType.ITALIC))
     text, spans = _join(blocks, "\n\n")
-    parts = split_spans(text, spans, max_units=MAX_MESSAGE_UNITS, max_entities=MAX_ENTITIES)
-    return [
-        Rendered(part, tuple(to_entity(span) for span in part_spans)) for part, part_spans in parts
-    ]
+    return Rendered(text, tuple(to_entity(span) for span in spans))
 
 
 def _answer_blocks(answer_markdown: str, reasoning: str, title: str, partial: bool) -> list[_Block]:
@@ -149,6 +148,48 @@ def _answer_blocks(answer_markdown: str, reasoning: str, title: str, partial: bo
         if answer[0]:
             blocks.append(answer)
     return blocks
+
+
+def render_reply(
+    answer_markdown: str,
+    *,
+    reasoning: str = "",
+    thinking_seconds: float | None = None,
+    show_reasoning: bool = True,
+    partial: bool,
+    strings: ReplyStrings,
+    suffix: str = "",
+) -> list[Rendered]:
+    """:func:`compose_reply` split into messages (each <= 4096 units, <= 100 entities).
+
+    ``[]`` when there is nothing to show yet.
+    """
+    whole = compose_reply(
+        answer_markdown, reasoning=reasoning, thinking_seconds=thinking_seconds,
+        show_reasoning=show_reasoning, partial=partial, strings=strings, suffix=suffix,
+    )
+    return split_rendered(whole, max_units=MAX_MESSAGE_UNITS, max_entities=MAX_ENTITIES)
+
+
+def slice_rendered(rendered: Rendered, start: int) -> Rendered:
+    """The part of ``rendered`` from UTF-16 offset ``start`` on, entities clipped and rebased.
+
+    ``start`` is clamped to the text; an offset inside a surrogate pair moves back
+    to the pair's start.
+    """
+    if start <= 0:
+        return rendered
+    index = Utf16Index(rendered.text)
+    cut = index.floor_index(start)
+    start_units = index.units_at(cut)
+    spans: list[Span] = []
+    for entity in rendered.entities:
+        end = entity.offset + entity.length
+        if end <= start_units:
+            continue
+        offset = max(entity.offset, start_units)
+        spans.append(span_of(entity)._replace(offset=offset - start_units, length=end - offset))
+    return Rendered(rendered.text[cut:], tuple(to_entity(span) for span in spans))
 
 
 def _render_spans(markdown: str, *, partial: bool) -> _Block:

@@ -1,28 +1,40 @@
 """The Telegram reply stream: a :class:`bot.turn.ReplySink` that shows a turn in a chat.
 
-Frames are rendered only when they are about to be sent (the newest text wins;
-older texts are never sent), as text + entities (see :mod:`bot.render`), and put
-into messages by :class:`bot.delivery.MessageChain`. Pacing: at most one frame per
-``interval`` seconds (1 s in private chats, 3 s in groups by default); while the
-model works before its first text, ``typing`` is repeated every 4 s.
+Every Bot API call of a reply goes through the bot-wide :class:`SendScheduler`, which
+keeps Telegram's per-chat, per-group and global limits, prefers first and final
+frames, and sends only the newest text of a reply. Frames are rendered when they are
+about to be sent, never per chunk.
+
+- Private chats with drafts on: an empty draft ("Thinking…") at once, then
+  ``sendMessageDraft`` frames, and the finished answer with ``sendMessage``. Any draft
+  failure switches that chat to message edits for good (telegram.md "Streaming").
+- Groups (and private chats without drafts): ``typing`` at once, repeated every 4 s
+  as a low-priority action until the first message; a first message as soon as
+  answer text exists; edits as the scheduler allows; a final edit.
+- Telegram errors: ``RetryAfter`` pauses the chat for the time asked and the newest
+  text goes out after; network errors retry on the next tick; ``Forbidden`` stops the
+  reply and releases the conversation; the rest is handled in
+  :class:`bot.delivery.MessageChain`.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import dataclasses
+import itertools
 import logging
-import time
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from telegram import Bot, Message
 from telegram.constants import ChatAction, ChatType
-from telegram.error import BadRequest, Forbidden, NetworkError, RetryAfter, TelegramError
+from telegram.error import BadRequest, Forbidden, NetworkError, RetryAfter
 
 from bot.delivery import MessageChain
 from bot.failures import describe_failure
 from bot.render import Rendered, ReplyStrings, compose_reply
+from bot.scheduler import JobKind, SendOutcome, SendScheduler, StreamHandle
 from bot.scope import thread_of
 from bot.settings import Settings
 from bot.texts import Lang, t
@@ -34,186 +46,232 @@ __all__ = ["ReplyFactory", "TelegramReply"]
 log = logging.getLogger(__name__)
 
 TYPING_EVERY = 4.0
-FINAL_GIVE_UP = 60.0
-
 _MARKS = {Outcome.STOPPED: "mark_stopped", Outcome.INTERRUPTED: "mark_interrupted"}
 
 
-def _retry_after_seconds(exc: RetryAfter) -> float:
-    value = exc.retry_after
-    return value.total_seconds() if hasattr(value, "total_seconds") else float(value)
+@dataclass(frozen=True)
+class _Frame:
+    """A snapshot of the reply for the scheduler; rendered only when it is sent.
+
+    Strings are shared, not copied, so a snapshot per chunk is cheap; equal
+    snapshots are skipped by the scheduler. ``fixed`` is a ready text (an error
+    notice); ``again`` counts the extra steps a frame needs (a split) so that a
+    repeated frame is not skipped as a duplicate.
+    """
+
+    answer: str = ""
+    reasoning: str = ""
+    thinking_seconds: int | None = None
+    suffix: str = ""
+    final: bool = False
+    fixed: Rendered | None = None
+    again: int = 0
 
 
 @dataclass(frozen=True)
+class _Typing:
+    """A ``typing`` chat action; ``n`` makes each one distinct."""
+
+    n: int
+
+
+def _seconds(value: object) -> float:
+    total = getattr(value, "total_seconds", None)
+    return float(total()) if callable(total) else float(value)  # type: ignore[arg-type]
+
+
+@dataclass
 class ReplyFactory:
-    """Opens a :class:`TelegramReply` for a user's message."""
+    """Opens a :class:`TelegramReply` for a user's message; owns the chats without drafts."""
 
     bot: Bot
     settings: Settings
+    scheduler: SendScheduler
+    no_drafts: set[int] = field(default_factory=set)
+    _draft_ids: itertools.count[int] = field(default_factory=lambda: itertools.count(1))
 
     def open(self, message: Message, *, lang: Lang, show_reasoning: bool = True,
-             on_forbidden: Callable[[], None] | None = None) -> TelegramReply:
+             on_forbidden: Callable[[], object] | None = None) -> TelegramReply:
         """A reply to ``message``, in its chat and topic, in ``lang``."""
-        group = message.chat.type != ChatType.PRIVATE
-        interval = (
-            self.settings.group_edit_interval if group else self.settings.private_edit_interval
-        )
+        private = message.chat.type == ChatType.PRIVATE
+        drafts = private and self.settings.use_drafts and message.chat_id not in self.no_drafts
+        if drafts:
+            interval = self.settings.draft_interval
+        elif private:
+            interval = self.settings.private_edit_interval
+        else:
+            interval = self.settings.group_edit_interval
         chain = MessageChain(
-            self.bot, message.chat_id, reply_to=message.message_id,
-            thread_id=thread_of(message),
+            self.bot, message.chat_id, reply_to=message.message_id, thread_id=thread_of(message)
         )
+        handle = self.scheduler.open_stream(message.chat_id, min_interval=interval)
         return TelegramReply(
-            chain, lang=lang, interval=interval, show_reasoning=show_reasoning,
-            on_forbidden=on_forbidden,
+            chain, handle, lang=lang, show_reasoning=show_reasoning,
+            draft_id=next(self._draft_ids) if drafts else None,
+            on_forbidden=on_forbidden, on_draft_failure=self.no_drafts.add,
         )
 
 
 class TelegramReply:
-    """Shows one turn in a chat: ``typing``, a first message, edits, the final text."""
+    """Shows one turn in one chat through the send scheduler."""
 
     def __init__(
         self,
         chain: MessageChain,
+        handle: StreamHandle,
         *,
         lang: Lang,
-        interval: float,
         show_reasoning: bool = True,
-        on_forbidden: Callable[[], None] | None = None,
+        draft_id: int | None = None,
+        on_forbidden: Callable[[], object] | None = None,
+        on_draft_failure: Callable[[int], None] | None = None,
     ) -> None:
         self.chain = chain
+        self.handle = handle
         self.lang = lang
-        self.interval = interval
         self.show_reasoning = show_reasoning
-        self._on_forbidden = on_forbidden
-        self._state: StreamState | None = None
-        self._suffix = ""
-        self._dirty = asyncio.Event()
-        self._pump: asyncio.Task[None] | None = None
-        self._typing: asyncio.Task[None] | None = None
-        self._strings = ReplyStrings(thinking=t("thinking", lang), thought_for=t("thought_for", lang))
+        self.draft_id = draft_id
         self.forbidden = False
+        self._on_forbidden = on_forbidden
+        self._on_draft_failure = on_draft_failure
+        self._state = StreamState()
+        self._submitted = False
+        self._typing: asyncio.Task[None] | None = None
+        self._strings = ReplyStrings(
+            thinking=t("thinking", lang), thought_for=t("thought_for", lang),
+            thinking_untimed=t("thinking", lang).split("{")[0].strip(),
+        )
 
     async def begin(self) -> None:
-        """Show ``typing`` now and keep it up until the first message appears."""
-        self._typing = asyncio.create_task(self._keep_typing())
+        """Show at once that the message arrived: an empty draft, or ``typing``."""
+        if self.draft_id is not None:
+            self._submit(_Frame(), "first")
+        else:
+            self._typing = asyncio.create_task(self._keep_typing())
 
     def update(self, state: StreamState) -> None:
-        """Note the newest text; the pump sends it when pacing allows."""
+        """Note the newest text; the scheduler renders and sends it when its turn comes."""
         self._state = state
-        self._dirty.set()
-        if self._pump is None and not self.forbidden:
-            self._pump = asyncio.create_task(self._run_pump())
+        if not self.forbidden:
+            self._submit(self._snapshot(), "intermediate")
 
     async def restart(self, state: StreamState) -> None:
-        """Replace the partial text: say the connection was lost, then start over."""
-        await self._stop_pump()
+        """A new attempt replaces the partial text; say the connection was lost meanwhile."""
         self._state = state
+        await self.handle.flush()
         await self.chain.rewind()
-        self._suffix = t("mark_retrying", self.lang)
-        await self._deliver(self._frame(partial=True), give_up=self.interval * 3)
-        self._suffix = ""
+        suffix = t("mark_retrying", self.lang) if state.notice is None else ""
+        self._submit(self._snapshot(suffix=suffix), "intermediate")
 
     async def finish(self, state: StreamState, outcome: Outcome) -> None:
-        """Show the final text, with a mark when stopped or interrupted."""
-        await self._stop_pump()
+        """Send the final text (marked when stopped or interrupted) and wait until it is shown."""
         self._state = state
         marks = [t(_MARKS[outcome], self.lang)] if outcome in _MARKS else []
         if state.notice:
             marks.append(t(state.notice, self.lang))
-        self._suffix = "\n".join(marks)
-        await self._deliver(self._frame(partial=False), give_up=FINAL_GIVE_UP)
+        await self._close(self._snapshot(suffix="\n".join(marks), final=True))
 
     async def fail(self, state: StreamState, error: ProviderError) -> None:
-        """Keep any partial text (marked interrupted) and say what went wrong."""
-        await self._stop_pump()
+        """Keep any partial text, marked interrupted, and say what went wrong."""
         self._state = state
-        if self.chain.has_message and state.answer:
-            self._suffix = t("mark_interrupted", self.lang)
-            await self._deliver(self._frame(partial=False), give_up=FINAL_GIVE_UP)
-        notice = Rendered(describe_failure(error, self.lang), ())
-        await self._deliver_new(notice)
+        notice = describe_failure(error, self.lang)
+        if state.answer:
+            suffix = t("mark_interrupted", self.lang) + "\n" + notice
+            await self._close(self._snapshot(suffix=suffix, final=True))
+        else:
+            await self._close(_Frame(final=True, fixed=Rendered(notice)))
 
-    def _frame(self, *, partial: bool) -> Rendered:
-        state = self._state or StreamState()
-        thinking = state.thinking_seconds() if state.reasoning else None
+    # ----- internals --------------------------------------------------------------
+    def _snapshot(self, *, suffix: str = "", final: bool = False) -> _Frame:
+        state = self._state
+        seconds = round(state.thinking_seconds()) if state.reasoning else None
+        return _Frame(state.answer, state.reasoning, seconds, suffix, final)
+
+    def _render(self, frame: _Frame) -> Rendered:
+        if frame.fixed is not None:
+            return frame.fixed
         return compose_reply(
-            state.answer,
-            reasoning=state.reasoning,
-            thinking_seconds=thinking,
+            frame.answer,
+            reasoning=frame.reasoning,
+            thinking_seconds=frame.thinking_seconds,
             show_reasoning=self.show_reasoning,
-            partial=partial,
+            partial=not frame.final,
             strings=self._strings,
-            suffix=self._suffix,
+            suffix=frame.suffix,
         )
 
-    async def _run_pump(self) -> None:
-        while not self.forbidden:
-            await self._dirty.wait()
-            self._dirty.clear()
-            started = time.monotonic()
-            await self._deliver(self._frame(partial=True), give_up=0)
-            await asyncio.sleep(max(0.0, self.interval - (time.monotonic() - started)))
+    def _submit(self, frame: _Frame | _Typing, kind: JobKind) -> None:
+        if kind == "intermediate" and not self._submitted:
+            kind = "first"
+        if kind != "action":
+            self._submitted = True
+        self.handle.submit(frame, kind=kind, send=self._send)
 
-    async def _stop_pump(self) -> None:
-        for task in (self._pump, self._typing):
-            if task is not None:
-                task.cancel()
-                with contextlib.suppress(asyncio.CancelledError):
-                    await task
-        self._pump = self._typing = None
+    async def _close(self, final: _Frame) -> None:
+        await self._stop_typing()
+        if not self.forbidden:
+            self._submit(final, "final")
+        if not await self.handle.close():
+            log.error("gave up delivering the final text of a reply to chat %s",
+                      self.chain.chat_id)
 
-    async def _deliver(self, frame: Rendered, *, give_up: float) -> None:
-        """Show ``frame``; on flood/network errors retry for up to ``give_up`` seconds."""
-        deadline = time.monotonic() + give_up
-        while not self.forbidden:
-            try:
-                await self.chain.show(frame)
-                return
-            except RetryAfter as exc:
-                wait = _retry_after_seconds(exc)
-                log.warning("Telegram asked to wait %.0f s (chat %s)", wait, self.chain.chat_id)
-            except BadRequest as exc:
-                log.error("Telegram refused a reply frame: %s", exc.message)
-                return
-            except Forbidden:
-                self._forbid()
-                return
-            except NetworkError as exc:
-                wait = 1.0
-                log.warning("network error while replying: %s", exc.message)
-            if time.monotonic() + wait > deadline:
-                if give_up:
-                    log.error("gave up delivering a reply to chat %s", self.chain.chat_id)
-                else:
-                    self._dirty.set()  # the pump tries again with the newest text
-                    await asyncio.sleep(wait)
-                return
-            await asyncio.sleep(wait)
-
-    async def _deliver_new(self, frame: Rendered) -> None:
-        """Send ``frame`` as a message of its own (an error notice)."""
-        notice_chain = MessageChain(
-            self.chain.bot, self.chain.chat_id, reply_to=self.chain.reply_to,
-            thread_id=self.chain.thread_id,
-        )
-        saved, self.chain = self.chain, notice_chain
+    async def _send(self, frame: _Frame | _Typing) -> SendOutcome:
+        """The scheduler's send callback: one Bot API call, errors translated."""
+        if self.forbidden:
+            return SendOutcome.DROP
         try:
-            await self._deliver(frame, give_up=FINAL_GIVE_UP)
-        finally:
-            self.chain = saved
-
-    async def _keep_typing(self) -> None:
-        while not self.chain.has_message and not self.forbidden:
-            try:
+            if isinstance(frame, _Typing):
                 await self.chain.bot.send_chat_action(
                     self.chain.chat_id, ChatAction.TYPING, message_thread_id=self.chain.thread_id
                 )
-            except Forbidden:
-                self._forbid()
+                return SendOutcome.SENT
+            drafting = self.draft_id is not None and not frame.final
+            draft_id = self.draft_id if drafting else None
+            done = await self.chain.step(self._render(frame), draft_id=draft_id)
+        except RetryAfter as exc:
+            wait = _seconds(exc.retry_after)
+            log.warning("Telegram asked to wait %.0f s (chat %s)", wait, self.chain.chat_id)
+            self.handle.pause(wait)
+            return SendOutcome.RETRY
+        except Forbidden:
+            self._forbid()
+            return SendOutcome.DROP
+        except BadRequest as exc:
+            return self._bad_request(frame, exc)
+        except NetworkError as exc:
+            log.warning("network error while replying: %s", exc.message)
+            return SendOutcome.RETRY
+        if not done:
+            kind: JobKind = "final" if frame.final else "first"
+            again = dataclasses.replace(frame, again=frame.again + 1)
+            self.handle.submit(again, kind=kind, send=self._send)
+        return SendOutcome.SENT
+
+    def _bad_request(self, frame: _Frame | _Typing, exc: BadRequest) -> SendOutcome:
+        if isinstance(frame, _Frame) and self.draft_id is not None and not frame.final:
+            log.info("drafts failed in chat %s (%s); using message edits", self.chain.chat_id,
+                     exc.message)
+            self.draft_id = None
+            if self._on_draft_failure is not None:
+                self._on_draft_failure(self.chain.chat_id)
+            return SendOutcome.RETRY
+        log.error("Telegram refused a reply frame in chat %s: %s", self.chain.chat_id,
+                  exc.message)
+        return SendOutcome.DROP
+
+    async def _keep_typing(self) -> None:
+        for n in itertools.count():
+            if self.chain.has_message or self.forbidden:
                 return
-            except TelegramError as exc:
-                log.info("typing action failed: %s", exc)
+            self.handle.submit(_Typing(n), kind="action", send=self._send)
             await asyncio.sleep(TYPING_EVERY)
+
+    async def _stop_typing(self) -> None:
+        if self._typing is not None:
+            self._typing.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._typing
+            self._typing = None
 
     def _forbid(self) -> None:
         log.info("bot was blocked or removed in chat %s; stopping the reply", self.chain.chat_id)

@@ -24,10 +24,12 @@ def thread_of(message: Message) -> int | None:
 
 
 def _is_discussion_comment(message: Message) -> bool:
+    """A comment under a channel post: it replies to the post's automatic forward, or
+    carries a thread id in a group that is not a forum."""
     reply = message.reply_to_message
-    return bool(reply is not None and reply.is_automatic_forward) or bool(
-        message.message_thread_id and not message.is_topic_message and message.chat.is_forum is not True
-    )
+    if reply is not None and reply.is_automatic_forward:
+        return True
+    return bool(message.message_thread_id) and message.chat.is_forum is not True
 
 
 def scope_of(message: Message, *, user_id: int, shared: bool = False) -> str:

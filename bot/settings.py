@@ -99,6 +99,7 @@ class Settings(BaseSettings):
     limit_per_chat_per_second: float = Field(1.0, gt=0)
     limit_per_group_per_minute: int = Field(20, ge=1)
     limit_global_per_second: int = Field(30, ge=1)
+    reply_give_up_seconds: float = Field(300.0, gt=0)
 
     log_level: str = "INFO"
 

@@ -179,7 +179,8 @@ _TEXTS: dict[str, dict[Lang, str]] = {
     "image_needs_vision": {
         "en": "The current model ({model}) cannot see images. Choose a model marked 👁 "
         "with /model, then send the image again.",
-        "zh": "当前模型（{model}）无法识别图片。请用 /model 选择带 👁 标记的模型，然后重新发送图片。",
+        "zh": "当前模型（{model}）无法识别图片。"
+        "请用 /model 选择带 👁 标记的模型，然后重新发送图片。",
     },
 }
 

@@ -9,7 +9,7 @@ from bot.texts import t
 from handlers.commands import model_keyboard, settings_keyboard
 from handlers.common import lang_of, scope_for
 
-__all__ = ["choose_model", "change_setting"]
+__all__ = ["change_setting", "choose_model"]
 
 
 def _owner_and_rest(data: str) -> tuple[int, list[str]] | None:

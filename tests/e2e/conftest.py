@@ -114,10 +114,8 @@ def bot(world: World) -> BotRunner:
     return start
 
 
-async def settle(predicate: Callable[[], bool], timeout: float = 10.0) -> None:
-    """Wait until ``predicate()`` holds, polling every 10 ms; fails after ``timeout`` s."""
-    async def loop() -> None:
-        while not predicate():
+async def settle(predicate: Callable[[], bool], within: float = 10.0) -> None:
+    """Wait until ``predicate()`` holds, polling every 10 ms; fails after ``within`` s."""
+    async with asyncio.timeout(within):
+        while not predicate():  # noqa: ASYNC110 (polls state of two fake servers, no one event)
             await asyncio.sleep(0.01)
-
-    await asyncio.wait_for(loop(), timeout)

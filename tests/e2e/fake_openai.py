@@ -89,7 +89,8 @@ class FakeOpenAI:
 
         pieces = [step.text[i:i + step.piece] for i in range(0, len(step.text), step.piece)]
         for i in range(0, len(step.reasoning), step.piece):
-            yield chunk({"role": "assistant", "reasoning_content": step.reasoning[i:i + step.piece]})
+            piece = step.reasoning[i:i + step.piece]
+            yield chunk({"role": "assistant", "reasoning_content": piece})
             await asyncio.sleep(step.delay)
         for count, piece in enumerate(pieces):
             if step.truncate_after is not None and count >= step.truncate_after:

@@ -70,7 +70,6 @@ class FakeTelegram:
     _update_ids: itertools.count[int] = field(default_factory=lambda: itertools.count(1))
     _message_ids: itertools.count[int] = field(default_factory=lambda: itertools.count(100))
     _new_update: asyncio.Event = field(default_factory=asyncio.Event)
-    _changed: asyncio.Condition = field(default_factory=asyncio.Condition)
 
     def __post_init__(self) -> None:
         self.app = Starlette(routes=[Route("/bot{token}/{method}", self._dispatch,
@@ -131,11 +130,6 @@ class FakeTelegram:
         """The recorded calls of ``method``."""
         return [c for c in self.calls if c.method == method]
 
-    async def wait_for(self, predicate: Any, timeout: float = 10.0) -> None:
-        """Wait until ``predicate()`` is true, re-checking after every call."""
-        async with self._changed:
-            await asyncio.wait_for(self._changed.wait_for(predicate), timeout)
-
     # ----- server side -----------------------------------------------------
     def _push_update(self, body: dict[str, Any]) -> None:
         body["update_id"] = next(self._update_ids)
@@ -176,7 +170,6 @@ class FakeTelegram:
             self.calls.append(Call(method, params, time.monotonic()))
         injected = self._take_injection(method)
         if injected is not None:
-            await self._notify()
             return injected
         handler = getattr(self, f"_m_{method}", None)
         if handler is None:
@@ -187,8 +180,6 @@ class FakeTelegram:
         except _ApiError as exc:
             return JSONResponse({"ok": False, "error_code": exc.status,
                                  "description": exc.description}, status_code=exc.status)
-        finally:
-            await self._notify()
         return JSONResponse({"ok": True, "result": result})
 
     def _take_injection(self, method: str) -> JSONResponse | None:
@@ -201,10 +192,6 @@ class FakeTelegram:
                     body["parameters"] = {"retry_after": injection.retry_after}
                 return JSONResponse(body, status_code=injection.status)
         return None
-
-    async def _notify(self) -> None:
-        async with self._changed:
-            self._changed.notify_all()
 
     async def _m_getMe(self, params: dict[str, Any]) -> dict[str, Any]:
         return {"id": BOT_ID, "is_bot": True, "first_name": "Bot", "username": BOT_USERNAME,

@@ -7,7 +7,7 @@ import asyncio
 import pytest
 import redis.asyncio as redis
 
-from bot.render import compose_reply, ReplyStrings, split_rendered
+from bot.render import ReplyStrings, compose_reply, split_rendered
 from bot.texts import t
 from tests.e2e.conftest import BotRunner, World, settle
 from tests.e2e.fake_openai import Answer, Failure, default_answer
@@ -26,7 +26,7 @@ def rendered_parts(markdown: str) -> list[tuple[str, list[dict[str, object]]]]:
 
 
 async def history_of(redis_url: str, scope: str) -> list[str]:
-    """The raw stored history entries of ``scope`` in Redis (any key of the scope that is a list)."""
+    """The raw stored history entries of ``scope`` in Redis (every list key of the scope)."""
     client = redis.from_url(redis_url)
     try:
         keys = [k async for k in client.scan_iter(match=f"*{{{scope}}}*")]
@@ -106,7 +106,7 @@ async def test_button_press_by_someone_else_is_refused(world: World, bot: BotRun
 
 
 async def test_back_to_back_messages_answered_in_order(world: World, bot: BotRunner) -> None:
-    """Two messages sent back to back are answered in order, the second with the first in context."""
+    """Two messages back to back are answered in order, the second with the first in context."""
     world.openai.script += [Answer("first answer", piece=2, delay=0.02), Answer("second answer")]
     async with bot():
         world.telegram.push_text(chat_id=CHAT, user_id=USER, text="question one")
