@@ -5,11 +5,12 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Callable, Iterator
 from dataclasses import dataclass
 from typing import Any
 
 import pytest
+import stamina
 import uvicorn
 from starlette.types import ASGIApp
 
@@ -71,6 +72,14 @@ class World:
         }
         values.update(overrides)
         return Settings(**values)
+
+
+@pytest.fixture(autouse=True)
+def no_retry_waits() -> Iterator[None]:
+    """Provider retries keep their attempt count but do not wait (stamina's testing mode)."""
+    stamina.set_testing(True, attempts=10, cap=True)
+    yield
+    stamina.set_testing(False)
 
 
 @pytest.fixture
