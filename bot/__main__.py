@@ -24,7 +24,9 @@ def secrets_of(settings: Settings) -> list[str]:
 
 def _run(settings: Settings) -> int:
     from bot.app import build_application
+    from bot.platforms import build_catalogue, check_default_model
 
+    check_default_model(settings, build_catalogue(settings))  # fail before any network call
     app = build_application(settings)
     app.run_polling(allowed_updates=["message", "callback_query", "channel_post"])
     return 0

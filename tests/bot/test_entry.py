@@ -1,0 +1,94 @@
+"""The entry point and settings: clear one-line configuration errors, secrets kept out of logs."""
+
+from __future__ import annotations
+
+import logging
+import subprocess
+import sys
+
+import pytest
+
+from bot.__main__ import main
+from bot.logs import RedactingFilter
+from bot.settings import ConfigError, load_settings
+
+pytestmark = pytest.mark.timeout(30)
+
+_ENV_NAMES = ("TELEGRAM_BOT_TOKEN", "TELEGRAM_BASE_URL", "OPENAI_BASE_URL", "OPENAI_MODELS",
+              "REDIS_URL", "DEFAULT_MODEL", "CUSTOM_PROVIDERS", "HISTORY_MAX_TURNS")
+
+
+@pytest.fixture(autouse=True)
+def clean_env(monkeypatch: pytest.MonkeyPatch, tmp_path: object) -> None:
+    """No variable of the developer's environment or .env leaks into these tests."""
+    for name in _ENV_NAMES:
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.chdir(str(tmp_path))
+
+
+def test_missing_token_names_the_variable() -> None:
+    """Without TELEGRAM_BOT_TOKEN the error says exactly that."""
+    with pytest.raises(ConfigError, match=r"^TELEGRAM_BOT_TOKEN is not set$"):
+        load_settings()
+
+
+def test_invalid_value_names_variable_and_problem(monkeypatch: pytest.MonkeyPatch) -> None:
+    """An out-of-range number names its variable and the reason, never the token."""
+    monkeypatch.setenv("TELEGRAM_BOT_TOKEN", "123:secret-token-value")
+    monkeypatch.setenv("HISTORY_MAX_TURNS", "0")
+    with pytest.raises(ConfigError) as caught:
+        load_settings()
+    assert str(caught.value).startswith("HISTORY_MAX_TURNS is invalid:")
+    assert "secret-token-value" not in str(caught.value)
+
+
+def test_bad_custom_providers_json_is_one_line(monkeypatch: pytest.MonkeyPatch) -> None:
+    """CUSTOM_PROVIDERS that is not JSON is reported against that variable."""
+    monkeypatch.setenv("TELEGRAM_BOT_TOKEN", "123:abc")
+    monkeypatch.setenv("CUSTOM_PROVIDERS", "[not json")
+    with pytest.raises(ConfigError, match=r"^CUSTOM_PROVIDERS is invalid"):
+        load_settings()
+
+
+def test_main_exits_2_with_one_line(capsys: pytest.CaptureFixture[str]) -> None:
+    """python -m bot without configuration prints one line on stderr and returns 2."""
+    assert main([]) == 2
+    err = capsys.readouterr().err
+    assert err == "configuration error: TELEGRAM_BOT_TOKEN is not set\n"
+
+
+def test_main_rejects_default_model_that_is_not_enabled(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """A DEFAULT_MODEL naming a model no platform serves is a configuration error at start-up."""
+    monkeypatch.setenv("TELEGRAM_BOT_TOKEN", "123:abc")
+    monkeypatch.setenv("TELEGRAM_BASE_URL", "http://127.0.0.1:9/bot")  # never the internet
+    monkeypatch.setenv("OPENAI_BASE_URL", "http://127.0.0.1:9/v1")
+    monkeypatch.setenv("OPENAI_MODELS", "m1")
+    monkeypatch.setenv("DEFAULT_MODEL", "openai:nope")
+    assert main([]) == 2
+    err = capsys.readouterr().err
+    assert "DEFAULT_MODEL" in err and len(err.strip().splitlines()) == 1
+
+
+def test_python_m_bot_has_no_traceback(tmp_path: object) -> None:
+    """The real process with no configuration exits 2 with no traceback."""
+    env = {"PATH": "/usr/bin:/bin", "HOME": str(tmp_path)}
+    done = subprocess.run([sys.executable, "-m", "bot"], capture_output=True, text=True,
+                          env=env, cwd=str(tmp_path), timeout=20, check=False)
+    assert done.returncode == 2
+    assert "Traceback" not in done.stderr and "TELEGRAM_BOT_TOKEN" in done.stderr
+
+
+def test_redacting_filter_scrubs_messages_and_tracebacks() -> None:
+    """Secrets in a record's message, arguments and traceback are replaced by ***."""
+    token = "123456:AAAbbbCCCdddEEE"
+    redactor = RedactingFilter([token, "short"])
+    try:
+        raise RuntimeError(f"POST https://api.telegram.org/bot{token}/getMe failed")
+    except RuntimeError:
+        record = logging.LogRecord("x", logging.ERROR, __file__, 1, "url %s", (token,),
+                                   sys.exc_info())
+    assert redactor.filter(record)
+    assert token not in record.getMessage() and "url ***" in record.getMessage()
+    assert "bot***/getMe" in record.getMessage()
