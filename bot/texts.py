@@ -182,6 +182,12 @@ _TEXTS: dict[str, dict[Lang, str]] = {
         "zh": "当前模型（{model}）无法识别图片。"
         "请用 /model 选择带 👁 标记的模型，然后重新发送图片。",
     },
+    "image_unreadable": {
+        "en": "I could not read that image. Please send it as a photo, or as a JPEG or PNG file.",
+        "zh": "我无法读取这张图片。请以照片形式发送，或发送 JPEG、PNG 文件。",
+    },
+    "image_prompt": {"en": "Describe this image.", "zh": "请描述这张图片。"},
+    "images_prompt": {"en": "Describe these images.", "zh": "请描述这些图片。"},
 }
 
 
