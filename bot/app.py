@@ -28,9 +28,9 @@ from bot.reply import ReplyFactory
 from bot.scheduler import Limits, SendScheduler
 from bot.scheduler_clock import MonotonicClock
 from bot.settings import Settings
+from bot.stores import open_configured_store, restore_sessions
 from bot.texts import Lang, t
 from bot.turn import ConversationService
-from storage import open_store
 
 __all__ = ["COMMANDS", "AddressedText", "build_application", "build_services", "limits_of"]
 
@@ -52,18 +52,10 @@ async def build_services(
     catalogue = build_catalogue(settings)
     default = check_default_model(settings, catalogue)
     clients = build_clients(settings, transport=transport)
-    store, embedded = await open_store(
-        settings.redis_url,
-        max_turns=settings.history_max_turns,
-        max_tokens=settings.history_max_tokens,
-        ttl_seconds=settings.history_ttl_seconds,
-    )
+    store, embedded = await open_configured_store(settings)
     if embedded:
         log.warning("REDIS_URL is not set: using the embedded store; history is lost at restart")
-    for name, client in clients.items():
-        cookies = await store.get_provider_session(name)
-        if cookies and hasattr(client, "set_cookies"):
-            client.set_cookies(cookies)
+    await restore_sessions(store, clients)
     conversations = ConversationService(
         store=store, clients=clients, catalogue=catalogue, default_model=default,
         system_prompt=settings.system_prompt,

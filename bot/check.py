@@ -35,6 +35,7 @@ from bot.platforms import (
     check_default_model,
 )
 from bot.settings import ConfigError, Settings
+from bot.stores import open_configured_store, restore_sessions
 from providers.catalogue import Catalogue, ModelInfo
 from providers.errors import (
     APIStatusError,
@@ -45,7 +46,7 @@ from providers.errors import (
     redact,
 )
 from providers.types import AnswerDelta, ChatMessage, ChatRequest, Chunk, ReasoningDelta
-from storage import StorageUnavailable, open_store
+from storage import StorageUnavailable
 
 __all__ = [
     "CHECK_TIMEOUT",
@@ -222,19 +223,11 @@ def _secrets(settings: Settings) -> list[str]:
 async def _open_store_line(settings: Settings, setups: Sequence[PlatformSetup]) -> str | None:
     """Open the store, restore provider sessions, close it; returns the error line or None."""
     try:
-        store, _embedded = await open_store(
-            settings.redis_url,
-            max_turns=settings.history_max_turns,
-            max_tokens=settings.history_max_tokens,
-            ttl_seconds=settings.history_ttl_seconds,
-        )
+        store, _embedded = await open_configured_store(settings)
     except StorageUnavailable as exc:
         return f"storage: unavailable: {redact(str(exc), *_secrets(settings))}"
     try:
-        for setup in setups:
-            cookies = await store.get_provider_session(setup.info.name)
-            if cookies and hasattr(setup.client, "set_cookies"):
-                setup.client.set_cookies(cookies)
+        await restore_sessions(store, {setup.info.name: setup.client for setup in setups})
     finally:
         await store.aclose()
     return None

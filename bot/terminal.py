@@ -25,11 +25,12 @@ import httpx
 from bot.failures import describe_failure
 from bot.platforms import build_catalogue, build_clients, check_default_model
 from bot.settings import ConfigError, Settings
+from bot.stores import open_configured_store, restore_sessions
 from bot.texts import t
 from bot.turn import ConversationService, Outcome, StreamState, TurnInput
 from providers.catalogue import Catalogue, ModelInfo, UnknownModelError
 from providers.errors import ProviderError
-from storage import ConversationStore, StorageUnavailable, open_store
+from storage import StorageUnavailable
 
 __all__ = ["TerminalChat", "TerminalSink", "model_lines", "run_chat", "terminal_scope"]
 
@@ -270,14 +271,6 @@ def model_lines(catalogue: Catalogue, *, current: ModelInfo) -> list[str]:
     return lines
 
 
-async def _restore_sessions(store: ConversationStore, service: ConversationService) -> None:
-    """Give provider clients their persisted session cookies, as the bot does at start."""
-    for name, client in service.clients.items():
-        cookies = await store.get_provider_session(name)
-        if cookies and hasattr(client, "set_cookies"):
-            client.set_cookies(cookies)
-
-
 async def _chat(
     settings: Settings,
     catalogue: Catalogue,
@@ -289,12 +282,7 @@ async def _chat(
 ) -> int:
     """Open the store and clients, run the chat loop, close everything; the exit status."""
     try:
-        store, _embedded = await open_store(
-            settings.redis_url,
-            max_turns=settings.history_max_turns,
-            max_tokens=settings.history_max_tokens,
-            ttl_seconds=settings.history_ttl_seconds,
-        )
+        store, _embedded = await open_configured_store(settings)
     except StorageUnavailable as exc:
         print(f"storage error: {exc}", file=out)
         return 2
@@ -304,7 +292,7 @@ async def _chat(
         system_prompt=settings.system_prompt,
     )
     try:
-        await _restore_sessions(store, service)
+        await restore_sessions(store, service.clients)
         await TerminalChat(service, scope=terminal_scope(), stdin=stdin, out=out).run()
     finally:
         for client in clients.values():

@@ -26,3 +26,16 @@ class ChatClient(Protocol):
     async def aclose(self) -> None:
         """Close the underlying HTTP client."""
         ...
+
+
+@runtime_checkable
+class SessionClient(Protocol):
+    """A client whose session credentials (cookies) the platform may refresh (USTB).
+
+    The bot stores refreshed cookies (see :class:`providers.types.SessionRefresh`)
+    and hands them back with ``set_cookies`` after a restart.
+    """
+
+    def set_cookies(self, cookies: dict[str, str]) -> None:
+        """Use ``cookies`` (name → value) from now on; an empty value removes a cookie."""
+        ...

@@ -21,10 +21,11 @@ Rules:
 from __future__ import annotations
 
 from enum import Enum, auto
+from typing import Protocol
 
 from providers.types import AnswerDelta, ReasoningDelta
 
-__all__ = ["CLOSE_TAG", "OPEN_TAG", "ThinkTagSplitter"]
+__all__ = ["CLOSE_TAG", "OPEN_TAG", "ThinkSplitter", "ThinkTagSplitter"]
 
 OPEN_TAG = "<think>"
 CLOSE_TAG = "</think>"
@@ -44,6 +45,22 @@ def _partial_tag_length(text: str, tag: str) -> int:
             return size
     return 0
 
+
+
+class ThinkSplitter(Protocol):
+    """What a client needs from a think-tag splitter (:class:`ThinkTagSplitter` is one).
+
+    ``feed`` takes the next piece of answer text and returns the deltas it can
+    already decide; ``flush`` returns whatever is held back at the end of the stream.
+    """
+
+    def feed(self, text: str) -> list[AnswerDelta | ReasoningDelta]:
+        """Split the next piece of text into answer and reasoning deltas."""
+        ...
+
+    def flush(self) -> list[AnswerDelta | ReasoningDelta]:
+        """Return the held-back text at the end of the stream."""
+        ...
 
 class ThinkTagSplitter:
     """Incremental splitter of content deltas into reasoning and answer pieces.

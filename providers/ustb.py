@@ -33,8 +33,8 @@ from providers.errors import (
     error_from_status,
     redact,
 )
+from providers.thinktags import ThinkSplitter, ThinkTagSplitter
 from providers.types import AnswerDelta, ChatRequest, Chunk, Finish, SessionRefresh
-from providers.ustb_think import InlineThinkSplitter, ThinkSplitter
 from providers.ustb_wire import (
     EventParts,
     SSEDataDecoder,
@@ -104,7 +104,7 @@ class USTBClient:
         first_token_timeout: float = 60,
         idle_timeout: float = 60,
         transport: httpx.AsyncBaseTransport | None = None,
-        splitter_factory: Callable[[], ThinkSplitter] = InlineThinkSplitter,
+        splitter_factory: Callable[[], ThinkSplitter] = ThinkTagSplitter,
     ) -> None:
         self.name = name
         self._first_token_timeout = first_token_timeout

@@ -16,8 +16,8 @@ from dataclasses import dataclass
 from typing import Any, Literal
 
 from providers.errors import BadRequestError
+from providers.thinktags import ThinkSplitter
 from providers.types import ChatMessage, Chunk, Finish, ReasoningDelta, Usage, UsageReport
-from providers.ustb_think import ThinkSplitter
 
 __all__ = [
     "EventParts",

@@ -231,7 +231,7 @@ async def test_inline_think_split_across_events() -> None:
     await client.aclose()
     reasoning = "".join(c.text for c in chunks if isinstance(c, ReasoningDelta))
     answer = "".join(c.text for c in chunks if isinstance(c, AnswerDelta))
-    assert (reasoning, answer) == ("step one step two", "The answer is 4.")
+    assert (reasoning.strip(), answer) == ("step one step two", "The answer is 4.")
     assert chunks[-1] == Finish("stop")
 
 
