@@ -2,7 +2,8 @@
 
 It answers the methods the bot calls (getMe, deleteWebhook, getUpdates with long
 polling and offsets, sendMessage, editMessageText, sendMessageDraft, sendChatAction,
-answerCallbackQuery, setMyCommands, deleteMessage, editMessageReplyMarkup), keeps
+answerCallbackQuery, setMyCommands, deleteMessage, editMessageReplyMarkup, getFile and
+file downloads), keeps
 each chat's messages so tests can read the final text and entities, records every
 call, and can inject errors (429 with ``retry_after``, "message to edit not found").
 """
@@ -19,7 +20,7 @@ from urllib.parse import parse_qsl
 
 from starlette.applications import Starlette
 from starlette.requests import Request
-from starlette.responses import JSONResponse
+from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
 BOT_ID = 777000
@@ -70,10 +71,14 @@ class FakeTelegram:
     _update_ids: itertools.count[int] = field(default_factory=lambda: itertools.count(1))
     _message_ids: itertools.count[int] = field(default_factory=lambda: itertools.count(100))
     _new_update: asyncio.Event = field(default_factory=asyncio.Event)
+    files: dict[str, bytes] = field(default_factory=dict)
+    downloads: list[str] = field(default_factory=list)
 
     def __post_init__(self) -> None:
         self.app = Starlette(routes=[Route("/bot{token}/{method}", self._dispatch,
-                                           methods=["GET", "POST"])])
+                                           methods=["GET", "POST"]),
+                                     Route("/file/bot{token}/{path:path}", self._download,
+                                           methods=["GET"])])
 
     # ----- what tests drive -------------------------------------------------
     def push_text(self, *, chat_id: int, user_id: int, text: str, language_code: str = "en",
@@ -104,6 +109,51 @@ class FakeTelegram:
             message["message_thread_id"] = thread_id
         self.messages.setdefault(chat_id, {})[message_id] = StoredMessage(
             message_id, chat_id, text, [], from_bot=False)
+        self._push_update({"message": message})
+        return message_id
+
+    def add_file(self, data: bytes, *, file_id: str | None = None) -> str:
+        """Register ``data`` for ``getFile`` and the file download route; returns the file_id."""
+        file_id = file_id or f"file-{len(self.files) + 1}"
+        self.files[file_id] = data
+        return file_id
+
+    def push_photo(self, *, chat_id: int, user_id: int, file_id: str, caption: str | None = None,
+                   language_code: str = "en", chat_type: str = "private",
+                   media_group_id: str | None = None, as_document: bool = False,
+                   file_size: int | None = None) -> int:
+        """Queue a photo (or, with ``as_document``, an image document) update; returns its id.
+
+        ``file_size`` overrides the size announced in the update (default: the
+        registered bytes' length).
+        """
+        message_id = next(self._message_ids)
+        user = {"id": user_id, "is_bot": False, "first_name": f"U{user_id}",
+                "language_code": language_code}
+        chat: dict[str, Any] = {"id": chat_id, "type": chat_type}
+        if chat_type == "private":
+            chat["first_name"] = user["first_name"]
+        else:
+            chat["title"] = "Class"
+        size = file_size if file_size is not None else len(self.files.get(file_id, b""))
+        message: dict[str, Any] = {"message_id": message_id, "date": int(time.time()),
+                                   "chat": chat, "from": user}
+        if as_document:
+            message["document"] = {"file_id": file_id, "file_unique_id": f"u-{file_id}",
+                                   "file_name": "image.png", "mime_type": "image/png",
+                                   "file_size": size}
+        else:
+            message["photo"] = [
+                {"file_id": f"{file_id}-thumb", "file_unique_id": f"u-{file_id}-thumb",
+                 "width": 90, "height": 90, "file_size": 1000},
+                {"file_id": file_id, "file_unique_id": f"u-{file_id}", "width": 1280,
+                 "height": 960, "file_size": size}]
+        if caption is not None:
+            message["caption"] = caption
+        if media_group_id is not None:
+            message["media_group_id"] = media_group_id
+        self.messages.setdefault(chat_id, {})[message_id] = StoredMessage(
+            message_id, chat_id, caption or "", [], from_bot=False)
         self._push_update({"message": message})
         return message_id
 
@@ -249,6 +299,22 @@ class FakeTelegram:
         stored = self.messages[int(params["chat_id"])][int(params["message_id"])]
         stored.reply_markup = params.get("reply_markup")
         return self._message_json(stored)
+
+    async def _m_getFile(self, params: dict[str, Any]) -> Any:
+        file_id = str(params["file_id"])
+        if file_id not in self.files:
+            return _raise(400, "Bad Request: invalid file_id")
+        return {"file_id": file_id, "file_unique_id": f"u-{file_id}",
+                "file_size": len(self.files[file_id]), "file_path": f"photos/{file_id}.jpg"}
+
+    async def _download(self, request: Request) -> Response:
+        """``GET /file/bot<token>/<file_path>``: the bytes registered with :meth:`add_file`."""
+        path = request.path_params["path"]
+        self.downloads.append(path)
+        file_id = path.removeprefix("photos/").removesuffix(".jpg")
+        if file_id not in self.files:
+            return Response(status_code=404)
+        return Response(self.files[file_id], media_type="application/octet-stream")
 
     async def _m_deleteMessage(self, params: dict[str, Any]) -> bool:
         self.messages.get(int(params["chat_id"]), {}).pop(int(params["message_id"]), None)
