@@ -147,6 +147,10 @@ _TEXTS: dict[str, dict[Lang, str]] = {
         "en": "Older messages were left out to fit the model's context.",
         "zh": "为适应模型的上下文长度，较早的消息已被省略。",
     },
+    "answer_cut_length": {
+        "en": "The answer reached the model's length limit; ask me to continue.",
+        "zh": "回答达到了模型的长度上限；可以让我继续。",
+    },
     "thinking": {"en": "Thinking… {seconds}s", "zh": "思考中… {seconds} 秒"},
     "thought_for": {"en": "Thought for {seconds}s", "zh": "已思考 {seconds} 秒"},
     "mark_stopped": {"en": "⏹ stopped", "zh": "⏹ 已停止"},

@@ -31,6 +31,7 @@ from bot.failures import log_failure
 from providers.base import ChatClient
 from providers.catalogue import Catalogue, ModelInfo
 from providers.errors import (
+    ContentBlockedError,
     ContextTooLongError,
     ProviderConnectionError,
     ProviderError,
@@ -42,6 +43,7 @@ from providers.types import (
     AnswerDelta,
     ChatMessage,
     ChatRequest,
+    Finish,
     ImagePart,
     ReasoningDelta,
     SessionRefresh,
@@ -60,6 +62,7 @@ __all__ = [
 log = logging.getLogger(__name__)
 
 _BROKEN = (StreamBroken, ProviderTimeout, ProviderConnectionError)
+_BLOCKED_FINISH = frozenset({"sensitive", "content_filter"})
 
 
 class Outcome(enum.Enum):
@@ -321,6 +324,23 @@ class ConversationService:
                     await self.store.set_provider_session(client.name, chunk.cookies)
                 elif isinstance(chunk, UsageReport):
                     state.usage_tokens = chunk.usage.total_tokens
+                elif isinstance(chunk, Finish):
+                    self._on_finish(chunk, state, request)
+
+    @staticmethod
+    def _on_finish(chunk: Finish, state: StreamState, request: ChatRequest) -> None:
+        """A safety stop with no answer is a block; a length stop is said in a notice.
+
+        Zhipu ends a blocked stream with ``finish_reason: "sensitive"`` (SDK
+        ``chat/completions`` types); OpenAI-style servers say ``"content_filter"``.
+        """
+        if chunk.finish_reason in _BLOCKED_FINISH and not state.answer.strip():
+            raise ContentBlockedError(
+                f"answer stopped by the provider's safety review ({chunk.finish_reason})",
+                status=0, model=request.model,
+            )
+        if chunk.finish_reason == "length":
+            state.notice = "answer_cut_length"
 
     def _build_request(
         self, model: ModelInfo, history: Sequence[StoredMessage], turn: TurnInput

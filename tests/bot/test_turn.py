@@ -11,7 +11,12 @@ import stamina
 
 from bot.turn import ConversationService, Outcome, StreamState, TurnInput
 from providers.catalogue import Catalogue, ModelInfo, PlatformInfo
-from providers.errors import ContextTooLongError, ProviderError, TruncatedStream
+from providers.errors import (
+    ContentBlockedError,
+    ContextTooLongError,
+    ProviderError,
+    TruncatedStream,
+)
 from providers.types import AnswerDelta, ChatRequest, Chunk, Finish, ReasoningDelta
 from storage import ConversationStore, StoredMessage, open_store
 
@@ -238,3 +243,21 @@ async def test_model_choice_falls_back_when_disabled(store: ConversationStore) -
     assert await conversations.current_model("u:1") == MODEL
     assert await conversations.set_model("u:1", "gone:model") is None
     assert await conversations.set_model("u:1", "fake:m") == MODEL
+
+
+async def test_sensitive_finish_without_answer_is_a_block(store: ConversationStore) -> None:
+    """A stream that ends with finish_reason "sensitive" and no text is reported as blocked."""
+    client = FakeClient([Script([Finish("sensitive")])])
+    sink = RecordingSink()
+    outcome = await service(store, client).run_turn(TurnInput("u:1", 1, "q"), sink)
+    assert outcome is Outcome.FAILED and isinstance(sink.error, ContentBlockedError)
+    assert await store.load_history("u:1") == []
+
+
+async def test_length_finish_adds_a_notice(store: ConversationStore) -> None:
+    """An answer cut by the length limit is kept and the user is told."""
+    client = FakeClient([Script([AnswerDelta("long…"), Finish("length")])])
+    sink = RecordingSink()
+    assert await service(store, client).run_turn(TurnInput("u:1", 1, "q"), sink) is (
+        Outcome.COMPLETED)
+    assert sink.final is not None and sink.final.notice == "answer_cut_length"
