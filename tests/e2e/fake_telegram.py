@@ -4,7 +4,8 @@ It answers the methods the bot calls (getMe, deleteWebhook, getUpdates with long
 polling and offsets, sendMessage, editMessageText, sendMessageDraft, sendChatAction,
 answerCallbackQuery, setMyCommands, deleteMessage, editMessageReplyMarkup, getFile, and
 file downloads), keeps each chat's messages so tests can read the final text and
-entities, records every call, and can inject errors (429 with ``retry_after``, "message to edit not found").
+entities, records every call, and can inject errors (429 with ``retry_after``,
+"message to edit not found").
 """
 
 from __future__ import annotations
