@@ -25,7 +25,8 @@ class Answer:
 
     ``reasoning`` streams first as ``reasoning_content``; ``truncate_after`` closes
     the connection after that many pieces, without ``[DONE]``; ``hold`` waits on the
-    event before finishing (for /stop tests).
+    event before finishing (for /stop tests). A stream the client closes before its
+    end is counted in :attr:`FakeOpenAI.disconnects`.
     """
 
     text: str
@@ -61,6 +62,7 @@ class FakeOpenAI:
     script: list[Answer | Failure] = field(default_factory=list)
     requests: list[dict[str, Any]] = field(default_factory=list)
     answers: list[str] = field(default_factory=list)
+    disconnects: int = 0
 
     def __post_init__(self) -> None:
         self.app = Starlette(routes=[
@@ -79,6 +81,14 @@ class FakeOpenAI:
                                  media_type="text/event-stream")
 
     async def _stream(self, step: Answer, model: str) -> AsyncIterator[bytes]:
+        try:
+            async for event in self._events(step, model):
+                yield event
+        except asyncio.CancelledError:  # starlette cancels the stream when the client leaves
+            self.disconnects += 1
+            raise
+
+    async def _events(self, step: Answer, model: str) -> AsyncIterator[bytes]:
         def chunk(delta: dict[str, Any], finish: str | None = None) -> bytes:
             choice: dict[str, Any] = {"index": 0, "delta": delta}
             if finish:
