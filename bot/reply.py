@@ -181,6 +181,14 @@ class TelegramReply:
         else:
             await self._close(_Frame(final=True, fixed=Rendered(notice)))
 
+    async def discard(self) -> None:
+        """Drop a reply that will show nothing (e.g. /retry with nothing to redo).
+
+        Stops ``typing`` and releases the scheduler stream; pending frames are dropped.
+        """
+        await self._stop_typing()
+        self.handle.cancel()
+
     # ----- internals --------------------------------------------------------------
     def _snapshot(self, *, suffix: str = "", final: bool = False) -> _Frame:
         state = self._state

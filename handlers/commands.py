@@ -96,6 +96,7 @@ async def regenerate_answer(update: Update, context: BotContext) -> None:
     reply = services.replies.open(message, lang=lang, show_reasoning=show)
     outcome = await services.conversations.retry_last(scope, user.id, reply)
     if outcome is None:
+        await reply.discard()
         await message.reply_text(t("retry_nothing", lang))
 
 
