@@ -432,3 +432,18 @@ async def test_stream_broken_twice_is_marked_interrupted(world: World, bot: BotR
     assert shown(world.telegram.bot_messages(CHAT)) == parts_of(expected)
     assert [(h["content"], h["interrupted"]) for h in history] == [
         ("try again", False), (partial, True)]
+
+
+async def test_retry_with_nothing_to_redo(
+    world: World, bot: BotRunner, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """/retry with no answer yet says so and leaves no "typing" running in the chat."""
+    monkeypatch.setattr("bot.reply.TYPING_EVERY", 0.1)
+    async with bot(**FAST):
+        world.telegram.push_text(chat_id=CHAT, user_id=USER, text="/retry")
+        await settle(lambda: last_text(world, CHAT) == t("retry_nothing", "en"), within=3)
+        answered = len(chat_calls(world, CHAT))
+        await asyncio.sleep(0.5)
+        later = [c.method for c in chat_calls(world, CHAT)[answered:]]
+    assert later == []
+    assert not world.openai.requests
