@@ -142,9 +142,10 @@ async def test_draft_failure_falls_back_to_edits(world: World, bot: BotRunner) -
         first_done = len(world.telegram.calls)
         world.telegram.push_text(chat_id=CHAT, user_id=USER, text="two")
         await settle(lambda: last_text(world, CHAT) == rendered(second).text, within=5)
+    assert world.telegram.injections[0].times == 0, "a draft was refused"
     first_calls = [c.method for c in world.telegram.calls[:first_done]]
     assert "sendMessage" in first_calls and "editMessageText" in first_calls
-    later = [c.method for c in world.telegram.calls[first_done:] if c.method != "getMe"]
+    later = [c.method for c in world.telegram.calls[first_done:]]
     assert "sendMessageDraft" not in later
     assert later.count("sendMessage") == 1 and "editMessageText" in later
     assert shown(world.telegram.bot_messages(CHAT)) == (
@@ -162,8 +163,8 @@ async def test_group_reply_uses_typing_and_edits(world: World, bot: BotRunner) -
     async with bot(**FAST):
         world.telegram.push_text(chat_id=GROUP, user_id=USER, chat_type="supergroup",
                                  text="just chatting among humans")
-        world.telegram.push_text(chat_id=GROUP, user_id=USER, chat_type="supergroup",
-                                 text=f"@{BOT_USERNAME} explain sorting please")
+        asked = world.telegram.push_text(chat_id=GROUP, user_id=USER, chat_type="supergroup",
+                                         text=f"@{BOT_USERNAME} explain sorting please")
         await settle(lambda: last_text(world, GROUP) == rendered(answer).text, within=5)
         reply_id = world.telegram.bot_messages(GROUP)[0].message_id
         world.telegram.push_text(chat_id=GROUP, user_id=USER, chat_type="supergroup",
@@ -173,6 +174,7 @@ async def test_group_reply_uses_typing_and_edits(world: World, bot: BotRunner) -
     assert methods[0] == "sendChatAction"
     first_send = methods.index("sendMessage")
     assert "editMessageText" in methods[first_send:]
+    assert chat_calls(world, GROUP)[first_send].params["reply_parameters"]["message_id"] == asked
     assert shown(world.telegram.bot_messages(GROUP))[0] == parts_of(rendered(answer))[0]
     questions = [r["messages"][-1]["content"] for r in world.openai.requests]
     assert questions == ["explain sorting please", "and why linear?"]
