@@ -8,7 +8,6 @@ from typing import Any
 
 import httpx
 from telegram import BotCommand, BotCommandScopeDefault, Message
-from telegram.constants import ChatType
 from telegram.error import TelegramError
 from telegram.ext import (
     Application,
@@ -31,12 +30,13 @@ from bot.settings import Settings
 from bot.stores import open_configured_store, restore_sessions
 from bot.texts import Lang, t
 from bot.turn import ConversationService
+from handlers.common import addressed_to_bot
 
 __all__ = ["COMMANDS", "AddressedText", "build_application", "build_services", "limits_of"]
 
 log = logging.getLogger(__name__)
 
-COMMANDS = ("start", "help", "model", "settings", "reset", "stop", "retry")
+COMMANDS = ("start", "help", "model", "settings", "reset", "stop", "retry", "shared")
 MAX_CONCURRENT_UPDATES = 512
 
 BotApplication = Application[Any, BotContext, dict[Any, Any], dict[Any, Any], BotData, Any]
@@ -138,31 +138,23 @@ def build_application(
     app.add_handler(CommandHandler("settings", handlers.show_settings), group=0)
     app.add_handler(CommandHandler("stop", handlers.stop_answer), group=0)
     app.add_handler(CommandHandler("retry", handlers.regenerate_answer), group=0)
+    app.add_handler(CommandHandler("shared", handlers.toggle_shared), group=0)
     app.add_handler(CallbackQueryHandler(handlers.choose_model, pattern=r"^m\|"), group=0)
     app.add_handler(CallbackQueryHandler(handlers.change_setting, pattern=r"^s\|"), group=0)
     app.add_handler(MessageHandler(AddressedText(), handlers.answer_message), group=0)
+    # group 0: photos and image documents (an album is one turn) for vision models
+    photos = filters.PHOTO | filters.Document.IMAGE
+    app.add_handler(MessageHandler(photos, handlers.answer_photo), group=0)
     app.add_error_handler(handlers.report_error)
     return app
 
 
 class AddressedText(filters.MessageFilter):
-    """Text (not a command) in a private chat; in groups, only text addressed to the bot.
-
-    Addressed means: it mentions ``@<bot username>``, or replies to one of the bot's
-    messages — but not the forum-topic creation message every topic message replies
-    to (telegram.md, "PTB architecture notes").
-    """
+    """Text (not a command) addressed to the bot: any in private chats; in groups one that
+    mentions the bot or replies to it (:func:`handlers.common.addressed_to_bot`)."""
 
     def filter(self, message: Message) -> bool:
         """True when the bot should answer ``message``."""
         if not message.text or message.text.startswith("/"):
             return False
-        if message.chat.type == ChatType.PRIVATE:
-            return True
-        bot = message.get_bot()
-        reply = message.reply_to_message
-        replied_to = reply.from_user if reply is not None else None
-        if reply is not None and replied_to is not None and replied_to.id == bot.id:
-            return not reply.forum_topic_created
-        username = (bot.username or "").lower()
-        return bool(username) and f"@{username}" in message.text.lower()
+        return addressed_to_bot(message, message.text)

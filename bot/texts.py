@@ -38,7 +38,8 @@ _TEXTS: dict[str, dict[Lang, str]] = {
             "/settings – display options\n"
             "/reset – start a new conversation\n"
             "/stop – stop the answer being written\n"
-            "/retry – answer the last message again"
+            "/retry – answer the last message again\n"
+            "/shared – (group admins) one shared conversation for the group"
         ),
         "zh": (
             "命令：\n"
@@ -48,7 +49,8 @@ _TEXTS: dict[str, dict[Lang, str]] = {
             "/settings – 显示选项\n"
             "/reset – 开始新的对话\n"
             "/stop – 停止正在生成的回答\n"
-            "/retry – 重新回答上一条消息"
+            "/retry – 重新回答上一条消息\n"
+            "/shared –（群管理员）全群共享一个对话"
         ),
     },
     "cmd_start": {"en": "What this bot is", "zh": "介绍这个机器人"},
@@ -58,6 +60,28 @@ _TEXTS: dict[str, dict[Lang, str]] = {
     "cmd_reset": {"en": "Start a new conversation", "zh": "开始新的对话"},
     "cmd_stop": {"en": "Stop the answer being written", "zh": "停止正在生成的回答"},
     "cmd_retry": {"en": "Answer the last message again", "zh": "重新回答上一条消息"},
+    "cmd_shared": {
+        "en": "Groups: one shared conversation, or one per member",
+        "zh": "群组：共享一个对话，或每人一个对话",
+    },
+    "shared_on": {
+        "en": "This group now has one shared conversation: everyone sees the same history. "
+        "Send /shared again to give each member their own.",
+        "zh": "本群现在共享一个对话：所有人看到相同的历史。"
+        "再次发送 /shared 可恢复每人一个对话。",
+    },
+    "shared_off": {
+        "en": "Each member of this group now has their own conversation.",
+        "zh": "本群每位成员现在各自拥有独立的对话。",
+    },
+    "shared_admins_only": {
+        "en": "Only the group's admins can change this.",
+        "zh": "只有群管理员可以更改此设置。",
+    },
+    "shared_groups_only": {
+        "en": "This command is for groups.",
+        "zh": "此命令仅用于群组。",
+    },
     "reset_done": {
         "en": "Done: the conversation is cleared. Your next message starts a new one.",
         "zh": "已清空对话。你的下一条消息将开始新的对话。",

@@ -9,13 +9,16 @@ from handlers.commands import (
     show_settings,
     start_bot,
     stop_answer,
+    toggle_shared,
 )
 from handlers.errors import report_error
 from handlers.gate import gate_update
 from handlers.messages import answer_message
+from handlers.photos import answer_photo
 
 __all__ = [
     "answer_message",
+    "answer_photo",
     "change_setting",
     "choose_model",
     "gate_update",
@@ -27,4 +30,5 @@ __all__ = [
     "show_settings",
     "start_bot",
     "stop_answer",
+    "toggle_shared",
 ]

@@ -34,7 +34,7 @@ async def choose_model(update: Update, context: BotContext) -> None:
         _, platform, index = key.split("#")
         models = context.services.catalogue.by_platform().get(platform, [])
         key = models[int(index)].key if index.isdigit() and int(index) < len(models) else ""
-    scope = scope_for(query.message, user)  # type: ignore[arg-type]
+    scope = await scope_for(context, query.message, user)  # type: ignore[arg-type]
     info = await context.services.conversations.set_model(scope, key)
     if info is None:
         await query.answer(t("model_unknown", lang), show_alert=True)

@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 from telegram import InlineKeyboardButton, InlineKeyboardMarkup, Update
+from telegram.constants import ChatMemberStatus, ChatType
 
 from bot.context import BotContext
+from bot.groups import is_shared, set_shared
 from bot.texts import Lang, t
 from handlers.common import lang_of, scope_for, shows_reasoning
 
@@ -18,6 +20,7 @@ __all__ = [
     "show_settings",
     "start_bot",
     "stop_answer",
+    "toggle_shared",
 ]
 
 
@@ -26,7 +29,8 @@ async def start_bot(update: Update, context: BotContext) -> None:
     message, user = update.effective_message, update.effective_user
     if message is None or user is None:
         return
-    model = await context.services.conversations.current_model(scope_for(message, user))
+    model = await context.services.conversations.current_model(
+        await scope_for(context, message, user))
     await message.reply_text(t("start", lang_of(update), model=model.display_name))
 
 
@@ -41,7 +45,7 @@ async def reset_conversation(update: Update, context: BotContext) -> None:
     message, user = update.effective_message, update.effective_user
     if message is None or user is None:
         return
-    await context.services.conversations.reset(scope_for(message, user))
+    await context.services.conversations.reset(await scope_for(context, message, user))
     await message.reply_text(t("reset_done", lang_of(update)))
 
 
@@ -69,7 +73,8 @@ async def show_model_menu(update: Update, context: BotContext) -> None:
     if message is None or user is None:
         return
     lang = lang_of(update)
-    current = await context.services.conversations.current_model(scope_for(message, user))
+    current = await context.services.conversations.current_model(
+        await scope_for(context, message, user))
     text = t("model_current", lang, model=current.display_name) + "\n" + t("model_legend", lang)
     keyboard = model_keyboard(context, owner=user.id, current=current.key)
     await message.reply_text(text, reply_markup=keyboard)
@@ -80,7 +85,7 @@ async def stop_answer(update: Update, context: BotContext) -> None:
     message, user = update.effective_message, update.effective_user
     if message is None or user is None:
         return
-    if not context.services.conversations.stop(scope_for(message, user)):
+    if not context.services.conversations.stop(await scope_for(context, message, user)):
         await message.reply_text(t("stop_nothing", lang_of(update)))
 
 
@@ -91,7 +96,7 @@ async def regenerate_answer(update: Update, context: BotContext) -> None:
         return
     lang = lang_of(update)
     services = context.services
-    scope = scope_for(message, user)
+    scope = await scope_for(context, message, user)
     show = await shows_reasoning(context, user.id)
     reply = services.replies.open(message, lang=lang, show_reasoning=show)
     outcome = await services.conversations.retry_last(scope, user.id, reply)
@@ -119,3 +124,22 @@ async def show_settings(update: Update, context: BotContext) -> None:
         owner=user.id, show_reasoning=await shows_reasoning(context, user.id), lang=lang
     )
     await message.reply_text(t("settings_title", lang), reply_markup=keyboard)
+
+
+async def toggle_shared(update: Update, context: BotContext) -> None:
+    """Group admins: switch between one shared conversation and one per member."""
+    message, user, chat = update.effective_message, update.effective_user, update.effective_chat
+    if message is None or user is None or chat is None:
+        return
+    lang = lang_of(update)
+    if chat.type == ChatType.PRIVATE:
+        await message.reply_text(t("shared_groups_only", lang))
+        return
+    member = await chat.get_member(user.id)
+    if member.status not in (ChatMemberStatus.ADMINISTRATOR, ChatMemberStatus.OWNER):
+        await message.reply_text(t("shared_admins_only", lang))
+        return
+    store = context.services.store
+    shared = not await is_shared(store, chat.id)
+    await set_shared(store, chat.id, shared)
+    await message.reply_text(t("shared_on" if shared else "shared_off", lang))

@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 from telegram import Message, Update, User
+from telegram.constants import ChatType
 
 from bot.context import BotContext
-from bot.scope import scope_of
+from bot.groups import conversation_scope
 from bot.texts import Lang, language_of
 
-__all__ = ["lang_of", "question_text", "scope_for", "shows_reasoning"]
+__all__ = ["addressed_to_bot", "lang_of", "question_text", "scope_for", "shows_reasoning"]
 
 
 def lang_of(update: Update) -> Lang:
@@ -17,9 +18,26 @@ def lang_of(update: Update) -> Lang:
     return language_of(user.language_code if user else None)
 
 
-def scope_for(message: Message, user: User) -> str:
-    """The conversation scope of ``message`` sent by ``user``."""
-    return scope_of(message, user_id=user.id)
+async def scope_for(context: BotContext, message: Message, user: User) -> str:
+    """The conversation scope of ``message`` sent by ``user`` (honours the shared switch)."""
+    return await conversation_scope(context.services.store, message, user.id)
+
+
+def addressed_to_bot(message: Message, text: str) -> bool:
+    """True in private chats; in groups when ``text`` mentions ``@bot`` or it replies to the bot.
+
+    ``text`` is the message text or caption. A reply to the forum-topic creation
+    message is not a reply to the bot (every topic message replies to it;
+    telegram.md "PTB architecture notes").
+    """
+    if message.chat.type == ChatType.PRIVATE:
+        return True
+    bot = message.get_bot()
+    reply = message.reply_to_message
+    if reply is not None and reply.from_user is not None and reply.from_user.id == bot.id:
+        return not reply.forum_topic_created
+    username = (bot.username or "").lower()
+    return bool(username) and f"@{username}" in text.lower()
 
 
 def question_text(message: Message, bot_username: str | None) -> str:

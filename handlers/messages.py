@@ -5,6 +5,7 @@ from __future__ import annotations
 from telegram import Update
 
 from bot.context import BotContext
+from bot.groups import thread_context
 from bot.texts import t
 from bot.turn import TurnInput
 from handlers.common import lang_of, question_text, scope_for, shows_reasoning
@@ -23,9 +24,10 @@ async def answer_message(update: Update, context: BotContext) -> None:
         await message.reply_text(t("empty_message", lang))
         return
     services = context.services
-    scope = scope_for(message, user)
+    scope = await scope_for(context, message, user)
+    about = await thread_context(services.store, message)
     reply = services.replies.open(
         message, lang=lang, show_reasoning=await shows_reasoning(context, user.id),
         on_forbidden=lambda: services.conversations.stop(scope),
     )
-    await services.conversations.run_turn(TurnInput(scope, user.id, text), reply)
+    await services.conversations.run_turn(TurnInput(scope, user.id, text, context=about), reply)

@@ -7,14 +7,19 @@ import logging
 from dataclasses import dataclass
 
 from telegram import Message, Update
-from telegram.constants import ChatType
 from telegram.error import BadRequest
 
 from bot.context import BotContext
 from bot.images import AlbumCollector, AlbumSlot, ImageError, prepare_image
 from bot.texts import Lang, t
 from bot.turn import TurnInput
-from handlers.common import lang_of, question_text, scope_for, shows_reasoning
+from handlers.common import (
+    addressed_to_bot,
+    lang_of,
+    question_text,
+    scope_for,
+    shows_reasoning,
+)
 from providers.types import ImagePart
 
 __all__ = ["ALBUMS", "MAX_DOWNLOAD_BYTES", "answer_photo"]
@@ -44,10 +49,10 @@ async def answer_photo(update: Update, context: BotContext) -> None:
     if message is None or user is None:
         return
     album = (message.chat_id, message.media_group_id) if message.media_group_id else None
-    slot = ALBUMS.join(album, start=_addressed(message))
+    slot = ALBUMS.join(album, start=addressed_to_bot(message, message.caption or ""))
     if slot is None:
         return
-    lang, scope = lang_of(update), scope_for(message, user)
+    lang, scope = lang_of(update), await scope_for(context, message, user)
     model = await context.services.conversations.current_model(scope)
     image = None
     try:
@@ -109,19 +114,3 @@ async def _read_image(message: Message, bot_username: str | None, lang: Lang) ->
         await message.reply_text(t("image_unreadable", lang))
         return None
     return _Image(part, attachment.file_id, question_text(message, bot_username))
-
-
-def _addressed(message: Message) -> bool:
-    """True in private chats; in groups when the caption mentions ``@bot`` or it replies to the bot.
-
-    The same rule as ``bot.app.AddressedText``, on the caption instead of the text; a
-    reply to the forum-topic creation message is not a reply to the bot.
-    """
-    if message.chat.type == ChatType.PRIVATE:
-        return True
-    bot = message.get_bot()
-    reply = message.reply_to_message
-    if reply is not None and reply.from_user is not None and reply.from_user.id == bot.id:
-        return not reply.forum_topic_created
-    username = (bot.username or "").lower()
-    return bool(username) and f"@{username}" in (message.caption or "").lower()

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import asyncio
 import base64
-import contextlib
 import io
 import json
 from typing import Any
@@ -13,13 +12,9 @@ from typing import Any
 import pytest
 import redis.asyncio as redis
 from PIL import Image
-from telegram.ext import MessageHandler, filters
 
-import bot.app
-import tests.e2e.conftest as e2e
-from bot.settings import Settings
 from bot.texts import t
-from handlers.photos import MAX_DOWNLOAD_BYTES, answer_photo
+from handlers.photos import MAX_DOWNLOAD_BYTES
 from tests.e2e.conftest import BotRunner, World, settle
 from tests.e2e.fake_openai import Answer
 from tests.e2e.fake_telegram import BOT_USERNAME
@@ -31,28 +26,6 @@ USER = 601
 GROUP = -100601
 JPEG_MAGIC = b"\xff\xd8\xff"
 DATA_URL_PREFIX = "data:image/jpeg;base64,"
-
-
-def with_photo_handler(settings: Settings) -> bot.app.BotApplication:
-    """``bot.app.build_application``, plus ``answer_photo`` when the lead has not wired it yet."""
-    app = bot.app.build_application(settings)
-    wired = any(getattr(handler, "callback", None) is answer_photo
-                for group in app.handlers.values() for handler in group)
-    if not wired:
-        app.add_handler(MessageHandler(filters.PHOTO | filters.Document.IMAGE, answer_photo),
-                        group=0)
-    return app
-
-
-@pytest.fixture
-def photo_bot(world: World, monkeypatch: pytest.MonkeyPatch) -> BotRunner:
-    """Like the ``bot`` fixture (``e2e.running_bot``), on an Application that answers photos."""
-    monkeypatch.setattr(e2e, "build_application", with_photo_handler)
-
-    def start(**overrides: Any) -> contextlib.AbstractAsyncContextManager[bot.app.BotApplication]:
-        return e2e.running_bot(world.settings(**overrides))
-
-    return start
 
 
 def png_bytes(size: tuple[int, int] = (2400, 1200)) -> bytes:
@@ -106,11 +79,11 @@ def replied(world: World, chat_id: int, text: str) -> bool:
     return any(m.text == text for m in world.telegram.bot_messages(chat_id))
 
 
-async def test_captioned_photo_reaches_a_vision_model(world: World, photo_bot: BotRunner) -> None:
+async def test_captioned_photo_reaches_a_vision_model(world: World, bot: BotRunner) -> None:
     """A captioned photo reaches a vision model as content parts: caption and JPEG data URL."""
     file_id = world.telegram.add_file(png_bytes())
     world.openai.script.append(Answer("Red and blue."))
-    async with photo_bot(openai_vision_models=["model-a"]):
+    async with bot(openai_vision_models=["model-a"]):
         world.telegram.push_photo(chat_id=CHAT, user_id=USER, file_id=file_id,
                                   caption="What colours?")
         await settle(lambda: replied(world, CHAT, "Red and blue."))
@@ -124,11 +97,11 @@ async def test_captioned_photo_reaches_a_vision_model(world: World, photo_bot: B
 
 
 async def test_non_vision_model_refuses_and_stores_nothing(
-    world: World, photo_bot: BotRunner
+    world: World, bot: BotRunner
 ) -> None:
     """With a model without vision the user is told to pick a 👁 model; nothing is sent or kept."""
     file_id = world.telegram.add_file(png_bytes())
-    async with photo_bot():
+    async with bot():
         world.telegram.push_photo(chat_id=CHAT, user_id=USER, file_id=file_id, caption="see?")
         expected = t("image_needs_vision", "en", model="model-a")
         await settle(lambda: any("👁" in m.text for m in world.telegram.bot_messages(CHAT)))
@@ -139,11 +112,11 @@ async def test_non_vision_model_refuses_and_stores_nothing(
     assert await stored_history(world.redis_url, f"u:{USER}") == []
 
 
-async def test_history_keeps_the_file_id_not_the_bytes(world: World, photo_bot: BotRunner) -> None:
+async def test_history_keeps_the_file_id_not_the_bytes(world: World, bot: BotRunner) -> None:
     """History keeps the photo's file_id; the next request has a text placeholder, no base64."""
     file_id = world.telegram.add_file(png_bytes())
     world.openai.script += [Answer("A flag."), Answer("Yes.")]
-    async with photo_bot(openai_vision_models=["model-a"]):
+    async with bot(openai_vision_models=["model-a"]):
         world.telegram.push_photo(chat_id=CHAT, user_id=USER, file_id=file_id,
                                   caption="What is it?")
         await settle(lambda: replied(world, CHAT, "A flag."))
@@ -159,11 +132,11 @@ async def test_history_keeps_the_file_id_not_the_bytes(world: World, photo_bot: 
 
 
 @pytest.mark.timeout(20)
-async def test_album_is_answered_as_one_turn(world: World, photo_bot: BotRunner) -> None:
+async def test_album_is_answered_as_one_turn(world: World, bot: BotRunner) -> None:
     """Two photos of one album (same media_group_id) give one request with both images."""
     first, second = world.telegram.add_file(png_bytes()), world.telegram.add_file(png_bytes())
     world.openai.script.append(Answer("Two pictures."))
-    async with photo_bot(openai_vision_models=["model-a"]):
+    async with bot(openai_vision_models=["model-a"]):
         world.telegram.push_photo(chat_id=CHAT, user_id=USER, file_id=first,
                                   caption="Compare", media_group_id="g1")
         world.telegram.push_photo(chat_id=CHAT, user_id=USER, file_id=second,
@@ -179,12 +152,12 @@ async def test_album_is_answered_as_one_turn(world: World, photo_bot: BotRunner)
 
 
 async def test_image_document_without_caption_gets_default_prompt(
-    world: World, photo_bot: BotRunner
+    world: World, bot: BotRunner
 ) -> None:
     """An image sent as a document is answered with the default prompt in the user's language."""
     file_id = world.telegram.add_file(png_bytes((300, 200)))
     world.openai.script.append(Answer("好的。"))
-    async with photo_bot(openai_vision_models=["model-a"]):
+    async with bot(openai_vision_models=["model-a"]):
         world.telegram.push_photo(chat_id=CHAT, user_id=USER, file_id=file_id, as_document=True,
                                   language_code="zh-hans")
         await settle(lambda: replied(world, CHAT, "好的。"))
@@ -194,10 +167,10 @@ async def test_image_document_without_caption_gets_default_prompt(
         assert sent.size == (300, 200)
 
 
-async def test_undecodable_image_gets_a_clear_message(world: World, photo_bot: BotRunner) -> None:
+async def test_undecodable_image_gets_a_clear_message(world: World, bot: BotRunner) -> None:
     """Bytes that are not an image get the unreadable-image text and no provider request."""
     file_id = world.telegram.add_file(b"this is not a picture")
-    async with photo_bot(openai_vision_models=["model-a"]):
+    async with bot(openai_vision_models=["model-a"]):
         world.telegram.push_photo(chat_id=CHAT, user_id=USER, file_id=file_id, as_document=True)
         await settle(lambda: replied(world, CHAT, t("image_unreadable", "en")))
         await asyncio.sleep(0.1)
@@ -206,11 +179,11 @@ async def test_undecodable_image_gets_a_clear_message(world: World, photo_bot: B
 
 
 async def test_file_over_20_mb_is_refused_before_download(
-    world: World, photo_bot: BotRunner
+    world: World, bot: BotRunner
 ) -> None:
     """A file announced larger than 20 MB gets the too-large text and is never downloaded."""
     file_id = world.telegram.add_file(png_bytes((50, 50)))
-    async with photo_bot(openai_vision_models=["model-a"]):
+    async with bot(openai_vision_models=["model-a"]):
         world.telegram.push_photo(chat_id=CHAT, user_id=USER, file_id=file_id, as_document=True,
                                   file_size=MAX_DOWNLOAD_BYTES + 1)
         await settle(lambda: replied(world, CHAT, t("image_too_large", "en")))
@@ -219,13 +192,13 @@ async def test_file_over_20_mb_is_refused_before_download(
 
 
 async def test_group_photo_is_answered_only_when_addressed(
-    world: World, photo_bot: BotRunner
+    world: World, bot: BotRunner
 ) -> None:
     """In a group a photo without a mention is ignored; one whose caption mentions the bot is
     answered, without the mention in the question."""
     file_id = world.telegram.add_file(png_bytes((200, 200)))
     world.openai.script.append(Answer("A square."))
-    async with photo_bot(openai_vision_models=["model-a"]):
+    async with bot(openai_vision_models=["model-a"]):
         world.telegram.push_photo(chat_id=GROUP, user_id=USER, file_id=file_id,
                                   caption="just sharing", chat_type="supergroup")
         world.telegram.push_photo(chat_id=GROUP, user_id=USER, file_id=file_id,
