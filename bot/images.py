@@ -21,6 +21,7 @@ from dataclasses import dataclass, field
 from typing import Generic, TypeVar
 
 from PIL import Image, ImageOps
+from telegram import Bot
 
 from providers.types import ImagePart
 
@@ -64,6 +65,19 @@ def prepare_image(data: bytes, *, max_side: int = MAX_SIDE, quality: int = 85) -
     out = io.BytesIO()
     rgb.save(out, format="JPEG", quality=quality, optimize=True)
     return ImagePart(out.getvalue(), "image/jpeg")
+
+
+async def fetch_images(bot: Bot, file_ids: tuple[str, ...]) -> tuple[ImagePart, ...]:
+    """Download the images ``file_ids`` name again and prepare them (for ``/retry``).
+
+    Raises ``telegram.error.TelegramError`` when Telegram refuses a file and
+    :class:`ImageError` when one cannot be decoded.
+    """
+    parts = []
+    for file_id in file_ids:
+        data = await (await bot.get_file(file_id)).download_as_bytearray()
+        parts.append(await asyncio.to_thread(prepare_image, bytes(data)))
+    return tuple(parts)
 
 
 def _flatten(image: Image.Image) -> Image.Image:

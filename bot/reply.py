@@ -181,8 +181,9 @@ class TelegramReply:
         else:
             await self._close(_Frame(final=True, fixed=Rendered(notice)))
 
-    async def discard(self) -> None:
-        """Drop a reply that will show nothing (e.g. /retry with nothing to redo).
+    async def abandon(self) -> None:
+        """Drop a reply that will show nothing (/retry with nothing to redo, or a turn that
+        ended by an unexpected error: the error handler speaks then).
 
         Stops ``typing`` and releases the scheduler stream; pending frames are dropped.
         """

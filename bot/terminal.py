@@ -141,6 +141,10 @@ class TerminalSink:
         self._end_line()
         self._write(describe_failure(error, "en") + "\n")
 
+    async def abandon(self) -> None:
+        """End any partial line; the chat loop reports the error."""
+        self._end_line()
+
 
 class TerminalChat:
     """The read–answer loop of the terminal chat over one :class:`ConversationService`."""

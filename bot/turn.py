@@ -23,7 +23,7 @@ import contextlib
 import enum
 import logging
 import time
-from collections.abc import Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Protocol
 
@@ -53,6 +53,7 @@ from storage import ConversationStore, StoredMessage
 
 __all__ = [
     "ConversationService",
+    "ImageLoader",
     "Outcome",
     "ReplySink",
     "StreamState",
@@ -63,6 +64,10 @@ log = logging.getLogger(__name__)
 
 _BROKEN = (StreamBroken, ProviderTimeout, ProviderConnectionError)
 _BLOCKED_FINISH = frozenset({"sensitive", "content_filter"})
+
+
+ImageLoader = Callable[[tuple[str, ...]], Awaitable[tuple[ImagePart, ...]]]
+"""Fetches images again from their stored references (``file_id``s), for ``/retry``."""
 
 
 class Outcome(enum.Enum):
@@ -115,6 +120,9 @@ class ReplySink(Protocol):
 
     async def fail(self, state: StreamState, error: ProviderError) -> None:
         """Tell the user the turn failed (partial text, if any, is in ``state``)."""
+
+    async def abandon(self) -> None:
+        """The turn ended by an unexpected error (storage down, …); release what ``begin`` took."""
 
 
 @dataclass(frozen=True)
@@ -188,29 +196,53 @@ class ConversationService:
         return scope in self._stops
 
     async def run_turn(self, turn: TurnInput, sink: ReplySink) -> Outcome:
-        """Answer ``turn`` through ``sink`` and store the exchange; never raises ProviderError."""
-        await sink.begin()
-        async with self.store.lock(turn.scope):
-            return await self._locked_turn(turn, sink, history=None)
+        """Answer ``turn`` through ``sink`` and store the exchange; never raises ProviderError.
 
-    async def retry_last(self, turn_scope: str, user_id: int, sink: ReplySink) -> Outcome | None:
-        """Answer the last user message of ``turn_scope`` again, replacing its answer.
-
-        Returns ``None`` when there is no exchange to redo.
+        Storage errors (``LockTimeout``, a lost Redis connection) propagate after the
+        sink was told to ``abandon``.
         """
         await sink.begin()
+        ended = False
+        try:
+            async with self.store.lock(turn.scope):
+                outcome = await self._locked_turn(turn, sink, history=None)
+            ended = True
+            return outcome
+        finally:
+            if not ended:
+                await sink.abandon()
+
+    async def retry_last(
+        self, turn_scope: str, user_id: int, sink: ReplySink, *, load_images: ImageLoader | None
+    ) -> Outcome | None:
+        """Answer the last user message of ``turn_scope`` again, replacing its answer.
+
+        ``load_images`` fetches the images of that message again from their stored
+        references (Telegram ``file_id``s); without it an image turn is retried as
+        text. Returns ``None`` (the sink untouched) when there is no exchange to redo.
+        """
         async with self.store.lock(turn_scope):
             popped = await self.store.pop_last_exchange(turn_scope)
             if popped is None:
                 return None
-            user, _old_answer = popped
-            turn = TurnInput(
-                scope=turn_scope, user_id=user_id, text=user.content,
-                image_file_ids=user.image_file_ids,
-            )
-            outcome = await self._locked_turn(turn, sink, history=None)
+            user, old_answer = popped
+            await sink.begin()
+            ended = False
+            try:
+                images = (
+                    await load_images(user.image_file_ids)
+                    if load_images is not None and user.image_file_ids else ()
+                )
+                turn = TurnInput(scope=turn_scope, user_id=user_id, text=user.content,
+                                 images=images, image_file_ids=user.image_file_ids)
+                outcome = await self._locked_turn(turn, sink, history=None)
+                ended = True
+            finally:
+                if not ended:
+                    await sink.abandon()
+                    await self.store.append_exchange(turn_scope, user, old_answer)
             if outcome is Outcome.FAILED:  # keep the old answer rather than lose the exchange
-                await self.store.append_exchange(turn_scope, user, _old_answer)
+                await self.store.append_exchange(turn_scope, user, old_answer)
             return outcome
 
     async def _locked_turn(

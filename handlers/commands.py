@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import functools
+
 from telegram import InlineKeyboardButton, InlineKeyboardMarkup, Update
 from telegram.constants import ChatMemberStatus, ChatType
 
 from bot.context import BotContext
 from bot.groups import is_shared, set_shared
+from bot.images import fetch_images
 from bot.texts import Lang, t
 from handlers.common import lang_of, scope_for, shows_reasoning
 
@@ -99,9 +102,10 @@ async def regenerate_answer(update: Update, context: BotContext) -> None:
     scope = await scope_for(context, message, user)
     show = await shows_reasoning(context, user.id)
     reply = services.replies.open(message, lang=lang, show_reasoning=show)
-    outcome = await services.conversations.retry_last(scope, user.id, reply)
+    load = functools.partial(fetch_images, context.bot)
+    outcome = await services.conversations.retry_last(scope, user.id, reply, load_images=load)
     if outcome is None:
-        await reply.discard()
+        await reply.abandon()
         await message.reply_text(t("retry_nothing", lang))
 
 

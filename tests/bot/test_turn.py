@@ -90,6 +90,9 @@ class RecordingSink:
         self.events.append("fail")
         self.final, self.error = state, error
 
+    async def abandon(self) -> None:
+        self.events.append("abandon")
+
 
 def answer(*texts: str) -> Script:
     """A complete answer made of ``texts``."""
@@ -218,7 +221,7 @@ async def test_retry_last_replaces_the_answer(store: ConversationStore) -> None:
         "u:1", StoredMessage("user", "q"), StoredMessage("assistant", "old")
     )
     client = FakeClient([answer("new")])
-    outcome = await service(store, client).retry_last("u:1", 1, RecordingSink())
+    outcome = await service(store, client).retry_last("u:1", 1, RecordingSink(), load_images=None)
     assert outcome is Outcome.COMPLETED
     assert [m.content for m in client.requests[0].messages] == ["sys", "q"]
     assert await store.load_history("u:1") == [StoredMessage("user", "q"),
@@ -231,7 +234,7 @@ async def test_retry_last_that_fails_keeps_the_old_answer(store: ConversationSto
         "u:1", StoredMessage("user", "q"), StoredMessage("assistant", "old")
     )
     client = FakeClient([Script([], error=ContextTooLongError("x", status=400))])
-    outcome = await service(store, client).retry_last("u:1", 1, RecordingSink())
+    outcome = await service(store, client).retry_last("u:1", 1, RecordingSink(), load_images=None)
     assert outcome is Outcome.FAILED
     assert (await store.load_history("u:1"))[1].content == "old"
 

@@ -206,3 +206,18 @@ async def test_group_photo_is_answered_only_when_addressed(
         await settle(lambda: replied(world, GROUP, "A square."))
     (request,) = world.openai.requests
     assert text_parts(user_content(request)) == ["what shape?"]
+
+
+async def test_retry_of_a_photo_turn_sends_the_image_again(world: World, bot: BotRunner) -> None:
+    """/retry after a photo turn downloads the photo again and sends it with the caption."""
+    file_id = world.telegram.add_file(png_bytes((400, 200)))
+    world.openai.script += [Answer("First look."), Answer("Second look.")]
+    async with bot(openai_vision_models=["model-a"]):
+        world.telegram.push_photo(chat_id=CHAT, user_id=USER, file_id=file_id, caption="Colours?")
+        await settle(lambda: replied(world, CHAT, "First look."))
+        world.telegram.push_text(chat_id=CHAT, user_id=USER, text="/retry")
+        await settle(lambda: replied(world, CHAT, "Second look."))
+    first, second = world.openai.requests
+    assert text_parts(user_content(second)) == ["Colours?"]
+    assert len(image_urls(user_content(second))) == 1
+    assert len(second["messages"]) == len(first["messages"]), "the old answer is not in history"
