@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import functools
 import logging
+import os
 from typing import Any
 
 import httpx
@@ -116,6 +117,9 @@ def build_application(
 
     ``transport`` points every provider client at a fake (tests, benchmarks).
     """
+    # PTB 22 reports time periods (RetryAfter.retry_after) as timedelta when asked to, and
+    # warns on every one otherwise; the reply stream reads either form.
+    os.environ.setdefault("PTB_TIMEDELTA", "true")
     context_types = ContextTypes(context=BotContext, bot_data=BotData)
     app: BotApplication = (
         Application.builder()

@@ -34,16 +34,6 @@ FAST: dict[str, Any] = {"limit_per_chat_per_second": 50.0, "limit_per_group_per_
 Entities = list[dict[str, Any]]
 
 
-@pytest.fixture(autouse=True)
-def timedelta_retry_after(monkeypatch: pytest.MonkeyPatch) -> None:
-    """Opt in to PTB's timedelta time periods (``PTB_TIMEDELTA``), as PTB advises.
-
-    Without it PTB warns (PTBDeprecationWarning, an error under ``filterwarnings =
-    error``) while building every ``RetryAfter``; the bot reads either form.
-    """
-    monkeypatch.setenv("PTB_TIMEDELTA", "true")
-
-
 def rendered(markdown: str, **options: Any) -> Rendered:
     """The whole final rendering of ``markdown`` (``options`` go to :func:`compose_reply`)."""
     return compose_reply(markdown, partial=False, strings=STRINGS, **options)
