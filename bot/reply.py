@@ -29,7 +29,7 @@ from dataclasses import dataclass, field
 
 from telegram import Bot, Message
 from telegram.constants import ChatAction, ChatType
-from telegram.error import BadRequest, Forbidden, NetworkError, RetryAfter
+from telegram.error import BadRequest, Forbidden, NetworkError, RetryAfter, TelegramError
 
 from bot.delivery import MessageChain
 from bot.failures import describe_failure
@@ -250,6 +250,9 @@ class TelegramReply:
         except NetworkError as exc:
             log.warning("network error while replying: %s", exc.message)
             return SendOutcome.RETRY
+        except TelegramError as exc:  # ChatMigrated, InvalidToken, …: this reply cannot go on
+            log.error("Telegram error while replying in chat %s: %s", self.chain.chat_id, exc)
+            return SendOutcome.DROP
         if not done:
             kind: JobKind = "final" if frame.final else "first"
             again = dataclasses.replace(frame, again=frame.again + 1)
@@ -263,7 +266,12 @@ class TelegramReply:
             self.draft_id = None
             if self._on_draft_failure is not None:
                 self._on_draft_failure(self.chain.chat_id)
-            return SendOutcome.RETRY
+            if self._typing is None:
+                self._typing = asyncio.create_task(self._keep_typing())
+            # The same frame again at once, now as a message: no back-off for this refusal.
+            again = dataclasses.replace(frame, again=frame.again + 1)
+            self.handle.submit(again, kind="first", send=self._send)
+            return SendOutcome.SENT
         log.error("Telegram refused a reply frame in chat %s: %s", self.chain.chat_id,
                   exc.message)
         return SendOutcome.DROP
