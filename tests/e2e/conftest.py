@@ -5,11 +5,13 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import json
 from collections.abc import AsyncIterator, Callable, Iterator
 from dataclasses import dataclass
 from typing import Any
 
 import pytest
+import redis.asyncio as redis
 import stamina
 import uvicorn
 from starlette.types import ASGIApp
@@ -128,3 +130,32 @@ async def settle(predicate: Callable[[], bool], within: float = 10.0) -> None:
     async with asyncio.timeout(within):
         while not predicate():  # noqa: ASYNC110 (polls state of two fake servers, no one event)
             await asyncio.sleep(0.01)
+
+
+async def history_of(redis_url: str, scope: str) -> list[dict[str, Any]]:
+    """The stored history entries of ``scope``, read straight from Redis and parsed."""
+    client = redis.from_url(redis_url)
+    try:
+        entries: list[dict[str, Any]] = []
+        async for key in client.scan_iter(match=f"*{{{scope}}}*"):
+            if await client.type(key) == b"list":
+                entries += [json.loads(e) for e in await client.lrange(key, 0, -1)]
+        return entries
+    finally:
+        await client.aclose()
+
+
+async def stored_history(redis_url: str, scope: str, count: int) -> list[dict[str, Any]]:
+    """Wait until ``scope`` holds ``count`` history entries (within 3 s); return them."""
+    entries: list[dict[str, Any]] = []
+    for _ in range(150):
+        entries = await history_of(redis_url, scope)
+        if len(entries) >= count:
+            break
+        await asyncio.sleep(0.02)
+    return entries
+
+
+def replied(world: World, chat_id: int, text: str) -> bool:
+    """True once the bot has a message in ``chat_id`` reading ``text``."""
+    return any(m.text == text for m in world.telegram.bot_messages(chat_id))

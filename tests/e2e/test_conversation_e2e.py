@@ -5,11 +5,10 @@ from __future__ import annotations
 import asyncio
 
 import pytest
-import redis.asyncio as redis
 
 from bot.render import ReplyStrings, compose_reply, split_rendered
 from bot.texts import t
-from tests.e2e.conftest import BotRunner, World, settle
+from tests.e2e.conftest import BotRunner, World, history_of, settle, stored_history
 from tests.e2e.fake_openai import Answer, Failure, default_answer
 
 pytestmark = pytest.mark.timeout(30)
@@ -25,20 +24,6 @@ def rendered_parts(markdown: str) -> list[tuple[str, list[dict[str, object]]]]:
     return [(p.text, [e.to_dict() for e in p.entities]) for p in split_rendered(whole)]
 
 
-async def history_of(redis_url: str, scope: str) -> list[str]:
-    """The raw stored history entries of ``scope`` in Redis (every list key of the scope)."""
-    client = redis.from_url(redis_url)
-    try:
-        keys = [k async for k in client.scan_iter(match=f"*{{{scope}}}*")]
-        entries: list[str] = []
-        for key in keys:
-            if await client.type(key) == b"list":
-                entries += [e.decode() for e in await client.lrange(key, 0, -1)]
-        return entries
-    finally:
-        await client.aclose()
-
-
 async def test_text_message_gets_one_streamed_reply(world: World, bot: BotRunner) -> None:
     """A text message gets one reply whose final text and entities equal the rendered answer."""
     answer = "Hello **world**, here is `code` and 你好 😀.\n\n1. first\n2. second"
@@ -52,8 +37,9 @@ async def test_text_message_gets_one_streamed_reply(world: World, bot: BotRunner
     messages = world.telegram.bot_messages(CHAT)
     assert [(m.text, m.entities) for m in messages] == rendered_parts(answer)
     assert world.telegram.calls_of("sendChatAction"), "typing was shown first"
-    history = await history_of(world.redis_url, f"u:{USER}")
-    assert len(history) == 2 and "hi there" in history[0] and "Hello **world**" in history[1]
+    history = await stored_history(world.redis_url, f"u:{USER}", 2)
+    assert [(m["role"], m["content"]) for m in history] == [("user", "hi there"),
+                                                            ("assistant", answer)]
 
 
 async def test_reset_empties_history(world: World, bot: BotRunner) -> None:
@@ -61,10 +47,7 @@ async def test_reset_empties_history(world: World, bot: BotRunner) -> None:
     async with bot():
         world.telegram.push_text(chat_id=CHAT, user_id=USER, text="remember me")
         await settle(lambda: len(world.openai.answers) == 1)
-        for _ in range(100):
-            if len(await history_of(world.redis_url, f"u:{USER}")) == 2:
-                break
-            await asyncio.sleep(0.02)
+        assert len(await stored_history(world.redis_url, f"u:{USER}", 2)) == 2
         world.telegram.push_text(chat_id=CHAT, user_id=USER, text="/reset")
         await settle(lambda: any(m.text == t("reset_done", "en")
                                  for m in world.telegram.bot_messages(CHAT)))

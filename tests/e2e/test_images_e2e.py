@@ -10,12 +10,11 @@ import json
 from typing import Any
 
 import pytest
-import redis.asyncio as redis
 from PIL import Image
 
 from bot.texts import t
 from handlers.photos import MAX_DOWNLOAD_BYTES
-from tests.e2e.conftest import BotRunner, World, settle
+from tests.e2e.conftest import BotRunner, World, history_of, replied, settle
 from tests.e2e.fake_openai import Answer
 from tests.e2e.fake_telegram import BOT_USERNAME
 
@@ -61,24 +60,6 @@ def jpeg_of(url: str) -> bytes:
     return data
 
 
-async def stored_history(redis_url: str, scope: str) -> list[dict[str, Any]]:
-    """Every stored history entry of ``scope`` in Redis, parsed."""
-    client = redis.from_url(redis_url)
-    try:
-        entries: list[dict[str, Any]] = []
-        async for key in client.scan_iter(match=f"*{{{scope}}}*"):
-            if await client.type(key) == b"list":
-                entries += [json.loads(e) for e in await client.lrange(key, 0, -1)]
-        return entries
-    finally:
-        await client.aclose()
-
-
-def replied(world: World, chat_id: int, text: str) -> bool:
-    """True once the bot has a message in ``chat_id`` reading ``text``."""
-    return any(m.text == text for m in world.telegram.bot_messages(chat_id))
-
-
 async def test_captioned_photo_reaches_a_vision_model(world: World, bot: BotRunner) -> None:
     """A captioned photo reaches a vision model as content parts: caption and JPEG data URL."""
     file_id = world.telegram.add_file(png_bytes())
@@ -109,7 +90,7 @@ async def test_non_vision_model_refuses_and_stores_nothing(
     assert [m.text for m in world.telegram.bot_messages(CHAT)] == [expected]
     assert world.openai.requests == []
     assert world.telegram.downloads == []
-    assert await stored_history(world.redis_url, f"u:{USER}") == []
+    assert await history_of(world.redis_url, f"u:{USER}") == []
 
 
 async def test_history_keeps_the_file_id_not_the_bytes(world: World, bot: BotRunner) -> None:
@@ -122,7 +103,7 @@ async def test_history_keeps_the_file_id_not_the_bytes(world: World, bot: BotRun
         await settle(lambda: replied(world, CHAT, "A flag."))
         world.telegram.push_text(chat_id=CHAT, user_id=USER, text="Sure?")
         await settle(lambda: replied(world, CHAT, "Yes."))
-    history = await stored_history(world.redis_url, f"u:{USER}")
+    history = await history_of(world.redis_url, f"u:{USER}")
     assert history[0]["images"] == [file_id]
     assert all(len(json.dumps(entry)) < 500 for entry in history), "no image bytes stored"
     second = world.openai.requests[1]
@@ -147,7 +128,7 @@ async def test_album_is_answered_as_one_turn(world: World, bot: BotRunner) -> No
     content = user_content(request)
     assert text_parts(content) == ["Compare"]
     assert len(image_urls(content)) == 2
-    history = await stored_history(world.redis_url, f"u:{USER}")
+    history = await history_of(world.redis_url, f"u:{USER}")
     assert history[0]["images"] == [first, second]
 
 

@@ -8,17 +8,15 @@ from __future__ import annotations
 
 import asyncio
 import itertools
-import json
 import re
 from typing import Any
 
 import pytest
-import redis.asyncio as redis
 
 from bot.render import Rendered, ReplyStrings, compose_reply, slice_rendered, split_rendered
 from bot.render_types import utf16_len
 from bot.texts import t
-from tests.e2e.conftest import BotRunner, World, settle
+from tests.e2e.conftest import BotRunner, World, settle, stored_history
 from tests.e2e.fake_openai import Answer
 from tests.e2e.fake_telegram import BOT_USERNAME, Call, StoredMessage
 
@@ -52,30 +50,6 @@ def shown(messages: list[StoredMessage]) -> list[tuple[str, Entities]]:
 def chat_calls(world: World, chat_id: int) -> list[Call]:
     """Every recorded Bot API call addressed to ``chat_id``, in order."""
     return [c for c in world.telegram.calls if str(c.params.get("chat_id")) == str(chat_id)]
-
-
-async def history_of(redis_url: str, scope: str) -> list[dict[str, Any]]:
-    """The stored history entries of ``scope`` in Redis, parsed from JSON."""
-    client = redis.from_url(redis_url)
-    try:
-        entries: list[dict[str, Any]] = []
-        async for key in client.scan_iter(match=f"*{{{scope}}}*"):
-            if await client.type(key) == b"list":
-                entries += [json.loads(e) for e in await client.lrange(key, 0, -1)]
-        return entries
-    finally:
-        await client.aclose()
-
-
-async def stored_history(redis_url: str, scope: str, count: int) -> list[dict[str, Any]]:
-    """Wait until ``scope`` holds ``count`` history entries (within 3 s); return them."""
-    entries: list[dict[str, Any]] = []
-    for _ in range(150):
-        entries = await history_of(redis_url, scope)
-        if len(entries) >= count:
-            break
-        await asyncio.sleep(0.02)
-    return entries
 
 
 def last_text(world: World, chat_id: int) -> str | None:
