@@ -92,3 +92,15 @@ def test_redacting_filter_scrubs_messages_and_tracebacks() -> None:
     assert redactor.filter(record)
     assert token not in record.getMessage() and "url ***" in record.getMessage()
     assert "bot***/getMe" in record.getMessage()
+
+
+def test_env_example_lists_every_setting() -> None:
+    """Every setting appears (set or commented) in .env.example, so operators can find it."""
+    from pathlib import Path
+
+    from bot.settings import Settings
+
+    example = (Path(__file__).parents[2] / ".env.example").read_text(encoding="utf-8")
+    missing = [name.upper() for name in Settings.model_fields
+               if f"{name.upper()}=" not in example]
+    assert missing == []
