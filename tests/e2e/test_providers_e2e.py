@@ -149,3 +149,20 @@ async def test_operator_hears_about_a_rejected_key(
     assert "provider=local" in line and "model=model-a" in line and "status=401" in line
     assert "req-123" in line
     assert "sk-test-key" not in "\n".join(r.getMessage() for r in caplog.records)
+
+
+async def test_model_menu_lists_enabled_models_by_platform(world: World, bot: BotRunner) -> None:
+    """/model shows only enabled platforms' models, grouped, with vision/reasoning marks."""
+    async with bot(**platform_settings(world, 9)):
+        world.telegram.push_text(chat_id=CHAT, user_id=USER, text="/model")
+        await settle(lambda: any(m.reply_markup for m in world.telegram.bot_messages(CHAT)))
+    (menu,) = [m for m in world.telegram.bot_messages(CHAT) if m.reply_markup]
+    labels = [row[0]["text"] for row in menu.reply_markup["inline_keyboard"]]
+    platforms = [label.split("]")[0].strip("[") for label in labels]
+    assert platforms == sorted(platforms, key=["zju", "ustb"].index), "grouped, in order"
+    assert set(platforms) == {"zju", "ustb"}, "only the enabled platforms"
+    by_key = {row[0]["callback_data"].split("|", 2)[2]: row[0]["text"]
+              for row in menu.reply_markup["inline_keyboard"]}
+    assert "🧠" in by_key["zju:deepseek-r1-671b"] and "👁" not in by_key["zju:deepseek-r1-671b"]
+    assert "👁" in by_key["zju:llava-onevision-qwen2-7b-ov"]
+    assert by_key["zju:deepseek-v3-671b"].startswith("[zju] ✅")
