@@ -37,7 +37,7 @@ __all__ = ["COMMANDS", "AddressedText", "build_application", "build_services", "
 
 log = logging.getLogger(__name__)
 
-COMMANDS = ("start", "help", "model", "settings", "reset", "stop", "retry", "shared")
+COMMANDS = ("start", "help", "model", "settings", "reset", "stop", "retry", "usage", "shared")
 MAX_CONCURRENT_UPDATES = 512
 
 BotApplication = Application[Any, BotContext, dict[Any, Any], dict[Any, Any], BotData, Any]
@@ -59,7 +59,7 @@ async def build_services(
     await restore_sessions(store, clients)
     conversations = ConversationService(
         store=store, clients=clients, catalogue=catalogue, default_model=default,
-        system_prompt=settings.system_prompt,
+        system_prompt=settings.system_prompt, daily_turn_limit=settings.user_daily_turns,
     )
     log.info(
         "starting: platforms=%s default_model=%s models=%d storage=%s",
@@ -142,6 +142,7 @@ def build_application(
     app.add_handler(CommandHandler("settings", handlers.show_settings), group=0)
     app.add_handler(CommandHandler("stop", handlers.stop_answer), group=0)
     app.add_handler(CommandHandler("retry", handlers.regenerate_answer), group=0)
+    app.add_handler(CommandHandler("usage", handlers.show_usage), group=0)
     app.add_handler(CommandHandler("shared", handlers.toggle_shared), group=0)
     app.add_handler(CallbackQueryHandler(handlers.choose_model, pattern=r"^m\|"), group=0)
     app.add_handler(CallbackQueryHandler(handlers.change_setting, pattern=r"^s\|"), group=0)

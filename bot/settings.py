@@ -63,6 +63,7 @@ class Settings(BaseSettings):
     default_model: str = ""
     system_prompt: str = "You are a helpful assistant. Answer in the language of the question."
     models_file: Path | None = None
+    user_daily_turns: int = Field(0, ge=0)
 
     # The quick-start OpenAI-compatible endpoint
     openai_name: str = "openai"

@@ -39,6 +39,7 @@ _TEXTS: dict[str, dict[Lang, str]] = {
             "/reset – start a new conversation\n"
             "/stop – stop the answer being written\n"
             "/retry – answer the last message again\n"
+            "/usage – your questions and tokens today\n"
             "/shared – (group admins) one shared conversation for the group"
         ),
         "zh": (
@@ -50,6 +51,7 @@ _TEXTS: dict[str, dict[Lang, str]] = {
             "/reset – 开始新的对话\n"
             "/stop – 停止正在生成的回答\n"
             "/retry – 重新回答上一条消息\n"
+            "/usage – 你今天的提问次数和用量\n"
             "/shared –（群管理员）全群共享一个对话"
         ),
     },
@@ -60,6 +62,19 @@ _TEXTS: dict[str, dict[Lang, str]] = {
     "cmd_reset": {"en": "Start a new conversation", "zh": "开始新的对话"},
     "cmd_stop": {"en": "Stop the answer being written", "zh": "停止正在生成的回答"},
     "cmd_retry": {"en": "Answer the last message again", "zh": "重新回答上一条消息"},
+    "cmd_usage": {"en": "Your questions and tokens today", "zh": "你今天的提问次数和用量"},
+    "usage": {
+        "en": "Today (UTC) you asked {requests} questions using {tokens} tokens.",
+        "zh": "今天（UTC）你提问了 {requests} 次，用了 {tokens} 个 token。",
+    },
+    "usage_limit": {
+        "en": "Daily limit: {limit} questions; {left} left.",
+        "zh": "每日上限：{limit} 次；还剩 {left} 次。",
+    },
+    "daily_limit": {
+        "en": "You have reached today's limit of {limit} questions. It resets at 00:00 UTC.",
+        "zh": "你已达到今天 {limit} 次提问的上限，将于 UTC 零点重置。",
+    },
     "cmd_shared": {
         "en": "Groups: one shared conversation, or one per member",
         "zh": "群组：共享一个对话，或每人一个对话",

@@ -154,8 +154,10 @@ class ConversationService:
         catalogue: Catalogue,
         default_model: ModelInfo,
         system_prompt: str,
+        daily_turn_limit: int = 0,
     ) -> None:
         self.store = store
+        self.daily_turn_limit = daily_turn_limit
         self.clients = clients
         self.catalogue = catalogue
         self.default_model = default_model
@@ -182,6 +184,13 @@ class ConversationService:
     async def reset(self, scope: str) -> None:
         """Forget the history of ``scope`` (the model choice and options stay)."""
         await self.store.clear(scope)
+
+    async def turns_left_today(self, user_id: int) -> int | None:
+        """Questions ``user_id`` may still ask today (UTC); ``None`` when there is no limit."""
+        if not self.daily_turn_limit:
+            return None
+        used = (await self.store.get_user_usage(user_id))["requests"]
+        return max(0, self.daily_turn_limit - used)
 
     def stop(self, scope: str) -> bool:
         """Stop the answer being written in ``scope``; False when nothing is being written."""

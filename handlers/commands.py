@@ -21,6 +21,7 @@ __all__ = [
     "show_help",
     "show_model_menu",
     "show_settings",
+    "show_usage",
     "start_bot",
     "stop_answer",
     "toggle_shared",
@@ -147,3 +148,18 @@ async def toggle_shared(update: Update, context: BotContext) -> None:
     shared = not await is_shared(store, chat.id)
     await set_shared(store, chat.id, shared)
     await message.reply_text(t("shared_on" if shared else "shared_off", lang))
+
+
+async def show_usage(update: Update, context: BotContext) -> None:
+    """Tell the caller how many questions and tokens they used today, and what is left."""
+    message, user = update.effective_message, update.effective_user
+    if message is None or user is None:
+        return
+    lang = lang_of(update)
+    used = await context.services.store.get_user_usage(user.id)
+    text = t("usage", lang, requests=used["requests"], tokens=used["tokens"])
+    left = await context.services.conversations.turns_left_today(user.id)
+    if left is not None:
+        limit = context.services.conversations.daily_turn_limit
+        text += "\n" + t("usage_limit", lang, limit=limit, left=left)
+    await message.reply_text(text)

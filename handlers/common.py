@@ -7,9 +7,16 @@ from telegram.constants import ChatType
 
 from bot.context import BotContext
 from bot.groups import conversation_scope
-from bot.texts import Lang, language_of
+from bot.texts import Lang, language_of, t
 
-__all__ = ["addressed_to_bot", "lang_of", "question_text", "scope_for", "shows_reasoning"]
+__all__ = [
+    "addressed_to_bot",
+    "lang_of",
+    "question_text",
+    "refused_for_quota",
+    "scope_for",
+    "shows_reasoning",
+]
 
 
 def lang_of(update: Update) -> Lang:
@@ -54,3 +61,13 @@ async def shows_reasoning(context: BotContext, user_id: int) -> bool:
     """The user's /settings choice: show the model's reasoning (default) or hide it."""
     options = await context.services.store.get_options(f"u:{user_id}")
     return options.get("reasoning", "show") != "hide"
+
+
+async def refused_for_quota(context: BotContext, message: Message, user: User, lang: Lang) -> bool:
+    """Tell the user and return True when their daily question limit is used up."""
+    left = await context.services.conversations.turns_left_today(user.id)
+    if left is None or left > 0:
+        return False
+    limit = context.services.conversations.daily_turn_limit
+    await message.reply_text(t("daily_limit", lang, limit=limit))
+    return True

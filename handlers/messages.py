@@ -8,7 +8,13 @@ from bot.context import BotContext
 from bot.groups import thread_context
 from bot.texts import t
 from bot.turn import TurnInput
-from handlers.common import lang_of, question_text, scope_for, shows_reasoning
+from handlers.common import (
+    lang_of,
+    question_text,
+    refused_for_quota,
+    scope_for,
+    shows_reasoning,
+)
 
 __all__ = ["answer_message"]
 
@@ -22,6 +28,8 @@ async def answer_message(update: Update, context: BotContext) -> None:
     text = question_text(message, context.bot.username)
     if not text:
         await message.reply_text(t("empty_message", lang))
+        return
+    if await refused_for_quota(context, message, user, lang):
         return
     services = context.services
     scope = await scope_for(context, message, user)

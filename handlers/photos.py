@@ -17,6 +17,7 @@ from handlers.common import (
     addressed_to_bot,
     lang_of,
     question_text,
+    refused_for_quota,
     scope_for,
     shows_reasoning,
 )
@@ -78,6 +79,8 @@ async def _answer_images(
     """Run one turn with every image of the slot's album, the captions as the question."""
     images = await slot.collect()
     if not images or message.from_user is None:
+        return
+    if await refused_for_quota(context, message, message.from_user, lang):
         return
     user_id = message.from_user.id
     captions = "\n".join(image.caption for image in images if image.caption)
