@@ -136,6 +136,7 @@ class TelegramReply:
         self._on_draft_failure = on_draft_failure
         self._state = StreamState()
         self._submitted = False
+        self._closing = False
         self._typing: asyncio.Task[None] | None = None
         self._strings = ReplyStrings(
             thinking=t("thinking", lang), thought_for=t("thought_for", lang),
@@ -218,6 +219,7 @@ class TelegramReply:
 
     async def _close(self, final: _Frame) -> None:
         await self._stop_typing()
+        self._closing = True
         if not self.forbidden:
             self._submit(final, "final")
         if not await self.handle.close():
@@ -254,10 +256,16 @@ class TelegramReply:
             log.error("Telegram error while replying in chat %s: %s", self.chain.chat_id, exc)
             return SendOutcome.DROP
         if not done:
-            kind: JobKind = "final" if frame.final else "first"
-            again = dataclasses.replace(frame, again=frame.again + 1)
-            self.handle.submit(again, kind=kind, send=self._send)
+            self._again(frame, "final" if frame.final else "first")
         return SendOutcome.SENT
+
+    def _again(self, frame: _Frame, kind: JobKind) -> None:
+        """Queue another step of ``frame``; moot for a non-final frame once the final one is
+        queued (it redoes every step, and the scheduler refuses frames after the final)."""
+        if kind != "final" and self._closing:
+            return
+        again = dataclasses.replace(frame, again=frame.again + 1)
+        self.handle.submit(again, kind=kind, send=self._send)
 
     def _bad_request(self, frame: _Frame | _Typing, exc: BadRequest) -> SendOutcome:
         if isinstance(frame, _Frame) and self.draft_id is not None and not frame.final:
@@ -269,8 +277,7 @@ class TelegramReply:
             if self._typing is None:
                 self._typing = asyncio.create_task(self._keep_typing())
             # The same frame again at once, now as a message: no back-off for this refusal.
-            again = dataclasses.replace(frame, again=frame.again + 1)
-            self.handle.submit(again, kind="first", send=self._send)
+            self._again(frame, "first")
             return SendOutcome.SENT
         log.error("Telegram refused a reply frame in chat %s: %s", self.chain.chat_id,
                   exc.message)
