@@ -13,7 +13,9 @@ from __future__ import annotations
 import asyncio
 import itertools
 import json
+import math
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import parse_qsl
@@ -29,11 +31,13 @@ BOT_USERNAME = "class_helper_bot"
 
 @dataclass
 class Call:
-    """One Bot API call the bot made."""
+    """One Bot API call the bot made; ``error_code`` when refused, else its ``result``."""
 
     method: str
     params: dict[str, Any]
     at: float
+    error_code: int | None = None
+    result: Any = None
 
 
 @dataclass
@@ -62,12 +66,18 @@ class Injection:
 
 @dataclass
 class FakeTelegram:
-    """The fake server's state; ``app`` is the Starlette application."""
+    """The fake server's state; ``app`` is the Starlette application.
+
+    ``throttle(method, params, arrival_time)``, when set, runs for every call but
+    ``getUpdates`` after any injection: a number answers Telegram's 429 with
+    ``retry_after`` = that many seconds rounded up (at least 1); ``None`` lets it through.
+    """
 
     calls: list[Call] = field(default_factory=list)
     messages: dict[int, dict[int, StoredMessage]] = field(default_factory=dict)
     injections: list[Injection] = field(default_factory=list)
     updates: list[dict[str, Any]] = field(default_factory=list)
+    throttle: Callable[[str, dict[str, Any], float], float | None] | None = None
     _update_ids: itertools.count[int] = field(default_factory=lambda: itertools.count(1))
     _message_ids: itertools.count[int] = field(default_factory=lambda: itertools.count(100))
     _new_update: asyncio.Event = field(default_factory=asyncio.Event)
@@ -216,10 +226,12 @@ class FakeTelegram:
     async def _dispatch(self, request: Request) -> JSONResponse:
         method = request.path_params["method"]
         params = await self._params(request)
+        call = Call(method, params, time.monotonic())
         if method != "getUpdates":
-            self.calls.append(Call(method, params, time.monotonic()))
-        injected = self._take_injection(method)
+            self.calls.append(call)
+        injected = self._take_injection(method) or self._throttled(call)
         if injected is not None:
+            call.error_code = injected.status_code
             return injected
         handler = getattr(self, f"_m_{method}", None)
         if handler is None:
@@ -228,9 +240,22 @@ class FakeTelegram:
         try:
             result = await handler(params)
         except _ApiError as exc:
+            call.error_code = exc.status
             return JSONResponse({"ok": False, "error_code": exc.status,
                                  "description": exc.description}, status_code=exc.status)
+        call.result = result
         return JSONResponse({"ok": True, "result": result})
+
+    def _throttled(self, call: Call) -> JSONResponse | None:
+        if self.throttle is None or call.method == "getUpdates":
+            return None
+        wait = self.throttle(call.method, call.params, call.at)
+        if wait is None:
+            return None
+        seconds = max(1, math.ceil(wait))
+        return JSONResponse({"ok": False, "error_code": 429,
+                             "description": f"Too Many Requests: retry after {seconds}",
+                             "parameters": {"retry_after": seconds}}, status_code=429)
 
     def _take_injection(self, method: str) -> JSONResponse | None:
         for injection in self.injections:
