@@ -1,0 +1,1 @@
+"""The streaming benchmark: ``python -m bench.streaming`` (see :mod:`bench.streaming`)."""

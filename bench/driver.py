@@ -1,0 +1,121 @@
+"""The bot side of a benchmark run: the real Application, driven against the fake servers.
+
+Runs in its own process (spawned fresh per scenario), so the CPU time, the event-loop
+lag and the peak RSS measured here are the bot's alone — the fake servers live in
+another process (:mod:`bench.fakes`). The Application is run as the e2e tests run
+it (:func:`tests.e2e.conftest.running_bot`: initialize, post_init, polling, start),
+with the default streaming settings (drafts in private chats every 0.5 s, edits
+every 1 s / 3 s, limits 1/s per chat, 20/min per group, 30/s global) and the
+embedded store (``memory://``) unless a Redis URL is given.
+
+One extra observer is added: a handler in group 99 that runs after the message
+handler finished a turn — so the driver knows when every reply's final text went out.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import os
+import resource
+import time
+from dataclasses import asdict
+from typing import Any
+
+import httpx
+from pydantic import SecretStr
+from telegram import Update
+from telegram.ext import TypeHandler
+
+from bench.fakes import Arrival
+from bot.context import BotContext
+from bot.settings import Settings
+from tests.e2e.conftest import TOKEN, running_bot
+
+__all__ = ["LagProbe", "bot_settings", "run_bot"]
+
+LAG_TICK = 0.010  # seconds the lag probe sleeps between samples
+
+
+class LagProbe:
+    """Samples event-loop lag: how late a ``LAG_TICK``-second sleep wakes up (seconds)."""
+
+    def __init__(self) -> None:
+        """Create a probe with no samples."""
+        self.samples: list[float] = []
+
+    async def run(self) -> None:
+        """Sleep ``LAG_TICK`` s again and again, recording each overshoot, until cancelled."""
+        while True:
+            before = time.perf_counter()
+            await asyncio.sleep(LAG_TICK)
+            self.samples.append(time.perf_counter() - before - LAG_TICK)
+
+
+def bot_settings(ports: dict[str, int], *, redis_url: str) -> Settings:
+    """Settings pointing the bot at the fakes; every streaming setting keeps its default."""
+    return Settings(
+        telegram_bot_token=SecretStr(TOKEN),
+        telegram_base_url=f"http://127.0.0.1:{ports['telegram']}/bot",
+        telegram_base_file_url=f"http://127.0.0.1:{ports['telegram']}/file/bot",
+        redis_url=redis_url,
+        openai_name="local",
+        openai_base_url=f"http://127.0.0.1:{ports['provider']}/v1",
+        openai_api_key=SecretStr("sk-bench-key-abcdefghijklmnop"),
+        openai_models=["model-a"],
+        default_model="local:model-a",
+        log_level="WARNING",
+        _env_file=None,  # type: ignore[call-arg]
+    )
+
+
+def run_bot(ports: dict[str, int], arrivals: list[Arrival], *, redis_url: str,
+            timeout: float) -> dict[str, Any]:
+    """Process entry point: run the bot until every arrival was answered; return measurements.
+
+    Returns ``cpu_s`` (process CPU time from the plan's start to the last reply's
+    end), ``wall_s``, ``lag_s`` (probe samples), ``peak_rss_kib`` (``ru_maxrss``: this
+    process's peak, KiB on Linux), ``answered`` and the scheduler's counters.
+    Raises ``TimeoutError`` when the replies do not all end within ``timeout`` s.
+    """
+    os.environ.setdefault("PTB_TIMEDELTA", "true")  # RetryAfter.retry_after as a timedelta
+    logging.basicConfig(level=logging.WARNING, format="bot: %(levelname)s %(name)s %(message)s")
+    return asyncio.run(_drive(ports, arrivals, redis_url=redis_url, within=timeout))
+
+
+async def _drive(ports: dict[str, int], arrivals: list[Arrival], *, redis_url: str,
+                 within: float) -> dict[str, Any]:
+    answered = 0
+    all_done = asyncio.Event()
+
+    async def count_answered(update: object, context: BotContext) -> None:
+        nonlocal answered
+        answered += 1
+        if answered >= len(arrivals):
+            all_done.set()
+
+    probe = LagProbe()
+    async with running_bot(bot_settings(ports, redis_url=redis_url)) as app:
+        app.add_handler(TypeHandler(Update, count_answered), group=99)
+        probe_task = asyncio.create_task(probe.run())
+        cpu, wall = time.process_time(), time.monotonic()
+        async with httpx.AsyncClient() as control:
+            response = await control.post(
+                f"http://127.0.0.1:{ports['control']}/start",
+                json={"arrivals": [asdict(a) for a in arrivals]},
+            )
+            response.raise_for_status()
+        timed_out = False
+        try:
+            await asyncio.wait_for(all_done.wait(), within)
+        except TimeoutError:
+            timed_out = True
+        cpu, wall = time.process_time() - cpu, time.monotonic() - wall
+        probe_task.cancel()
+        stats = app.bot_data.services.replies.scheduler.stats
+        counters = {name: getattr(stats, name) for name in (
+            "sends", "superseded", "duplicates", "retries", "dropped", "errors",
+            "streams_failed")}
+    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    return {"cpu_s": cpu, "wall_s": wall, "lag_s": probe.samples, "peak_rss_kib": peak,
+            "answered": answered, "timed_out": timed_out, "scheduler": counters}

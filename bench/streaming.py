@@ -1,0 +1,194 @@
+"""Streaming benchmark: the real bot against a flood-limited fake Telegram and a paced provider.
+
+Run from the repository root::
+
+    python -m bench.streaming                      # all three scenarios (about 4 minutes)
+    python -m bench.streaming --scenario private --tokens 200 --rate 100   # a quick look
+
+What runs (each scenario in fresh processes):
+
+- the fake servers (:mod:`bench.fakes`) in one process: a fake Bot API that answers 429
+  with ``retry_after`` as Telegram does (:mod:`bench.flood`: per chat, per group and
+  global limits on ``sendMessage``, ``editMessageText``, ``sendMessageDraft`` and
+  ``sendChatAction``), and a fake OpenAI-compatible provider streaming each answer
+  at ``--rate`` chunks per second, ``--chars-per-token`` characters per chunk;
+- the bot in another process (:mod:`bench.driver`): ``build_application`` with the
+  default streaming settings, polling the fake Bot API — updates → handlers →
+  ``ConversationService`` → ``TelegramReply`` → ``SendScheduler`` → Bot API calls.
+
+Scenarios: ``private`` — one private chat; ``chats`` — ``--chats`` (200) private
+chats; ``groups`` — ``--groups`` (10) groups with ``--per-group`` (5) replies each.
+Users' messages arrive evenly over ``--spread`` seconds (one message: at once). All
+answers are Markdown with Chinese text, emoji, code blocks and long lists
+(:mod:`bench.answers`), ``--tokens`` chunks long.
+
+Output: a table, then one JSON object (also written to ``--json`` if given). The
+metrics are defined in :mod:`bench.metrics`; CPU time, loop lag and peak RSS are the
+bot process's own (the fakes run elsewhere). Exit status 1 when a target is missed.
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime
+import json
+import math
+import multiprocessing
+import os
+import platform
+import sys
+from concurrent.futures import ProcessPoolExecutor
+from pathlib import Path
+from typing import Any
+
+if __package__ in (None, ""):  # run as a file: make the repository root importable
+    sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+import httpx
+
+from bench.driver import run_bot
+from bench.fakes import Arrival, serve_fakes
+from bench.report import analyse, format_table, targets
+from tests.e2e.fake_telegram import BOT_USERNAME
+
+__all__ = ["SCENARIOS", "build_arrivals", "main", "run_scenario"]
+
+SCENARIOS = ("private", "chats", "groups")
+VARIANTS = 5  # distinct answers; the replies in one group always get distinct ones
+GROUP_BASE = -1_000_000_000_100
+PRIVATE_BASE = 100_001
+
+
+def build_arrivals(scenario: str, *, chats: int, groups: int, per_group: int,
+                   spread: float) -> list[Arrival]:
+    """The users' messages of ``scenario``, arriving evenly over ``spread`` seconds.
+
+    Private chat ``i`` gets answer variant ``i % 5``; in a group, user ``u`` gets
+    variant ``u % 5``. Group messages mention the bot (privacy mode). Raises
+    ``ValueError`` for an unknown scenario.
+    """
+    if scenario == "private":
+        return [_private(0, 0.0)]
+    if scenario == "chats":
+        return [_private(i, spread * i / chats) for i in range(chats)]
+    if scenario != "groups":
+        raise ValueError(f"unknown scenario {scenario!r}")
+    total = groups * per_group
+    arrivals: list[Arrival] = []
+    for user in range(per_group):
+        for group in range(groups):
+            key = f"question {user} in group {group}: how does streaming work?"
+            arrivals.append(Arrival(
+                key=key, chat_id=GROUP_BASE - group, user_id=200_001 + group * 100 + user,
+                chat_type="supergroup", text=f"@{BOT_USERNAME} {key}",
+                offset=spread * len(arrivals) / total, variant=user % VARIANTS,
+            ))
+    return arrivals
+
+
+def _private(index: int, offset: float) -> Arrival:
+    key = f"question {index}: how does streaming work?"
+    return Arrival(key=key, chat_id=PRIVATE_BASE + index, user_id=PRIVATE_BASE + index,
+                   chat_type="private", text=key, offset=offset, variant=index % VARIANTS)
+
+
+def run_scenario(arrivals: list[Arrival], args: argparse.Namespace) -> dict[str, Any]:
+    """Run one scenario in fresh processes (fakes, bot); return its figures."""
+    context = multiprocessing.get_context("spawn")
+    ports_queue = context.Queue()
+    stop = context.Event()
+    options = {"tokens": args.tokens, "chars_per_token": args.chars_per_token,
+               "rate": args.rate, "jitter": args.jitter}
+    fakes = context.Process(target=serve_fakes, args=(options, ports_queue, stop),
+                            name="bench-fakes", daemon=True)
+    fakes.start()
+    try:
+        ports = ports_queue.get(timeout=60)
+        answer_seconds = args.tokens / args.rate
+        timeout = args.spread + answer_seconds * 2 + 120
+        with ProcessPoolExecutor(1, mp_context=context) as pool:
+            bot = pool.submit(run_bot, ports, arrivals, redis_url=args.redis_url,
+                              timeout=timeout).result()
+        response = httpx.get(f"http://127.0.0.1:{ports['control']}/records", timeout=60)
+        response.raise_for_status()
+        records = response.json()
+    finally:
+        stop.set()
+        fakes.join(10)
+        if fakes.is_alive():
+            fakes.terminate()
+    if args.save_records is not None:
+        path = args.save_records.with_name(f"{args.save_records.stem}-{arrivals[0].chat_type}"
+                                           f"-{len(arrivals)}.json")
+        path.write_text(json.dumps({"records": records, "bot": bot}), encoding="utf-8")
+    return analyse(arrivals, records, bot, tokens=args.tokens,
+                   chars_per_token=args.chars_per_token, rate=args.rate)
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="python -m bench.streaming",
+                                     description=__doc__.split("\n\n")[0])
+    parser.add_argument("--scenario", choices=[*SCENARIOS, "all"], default="all")
+    parser.add_argument("--tokens", type=int, default=1500, help="chunks per answer")
+    parser.add_argument("--rate", type=float, default=40.0, help="chunks per second")
+    parser.add_argument("--chars-per-token", type=int, default=3)
+    parser.add_argument("--chats", type=int, default=200, help="private chats (chats)")
+    parser.add_argument("--groups", type=int, default=10, help="groups (groups)")
+    parser.add_argument("--per-group", type=int, default=5, help="replies per group")
+    parser.add_argument("--spread", type=float, default=10.0,
+                        help="seconds over which the users' messages arrive")
+    parser.add_argument("--jitter", type=float, default=0.05,
+                        help="seconds of delivery jitter the fake Bot API forgives")
+    parser.add_argument("--redis-url", default="memory://",
+                        help="the bot's store (default: the embedded one)")
+    parser.add_argument("--json", type=Path, help="also write the JSON object here")
+    parser.add_argument("--save-records", type=Path, metavar="PATH",
+                        help="also write each scenario's raw records (PATH-<kind>-<n>.json)")
+    return parser
+
+
+def _clean(value: Any) -> Any:
+    """JSON has no NaN or infinity: turn them into null, recursively."""
+    if isinstance(value, float) and not math.isfinite(value):
+        return None
+    if isinstance(value, dict):
+        return {k: _clean(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_clean(v) for v in value]
+    return value
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Run the chosen scenarios, print the table and the JSON; 1 if a target was missed."""
+    args = _parser().parse_args(argv)
+    names = list(SCENARIOS) if args.scenario == "all" else [args.scenario]
+    results: dict[str, Any] = {}
+    checks: dict[str, dict[str, bool]] = {}
+    for name in names:
+        arrivals = build_arrivals(name, chats=args.chats, groups=args.groups,
+                                  per_group=args.per_group, spread=args.spread)
+        print(f"running {name}: {len(arrivals)} replies …", file=sys.stderr, flush=True)
+        results[name] = run_scenario(arrivals, args)
+        checks[name] = targets(name, results[name], single="private", many="chats")
+    print(format_table(results))
+    for name, scenario_checks in checks.items():
+        for label, met in scenario_checks.items():
+            print(f"{name}: {label}: {'met' if met else 'MISSED'}")
+    report = {
+        "command": "python -m bench.streaming " + " ".join(argv if argv is not None
+                                                           else sys.argv[1:]),
+        "date": datetime.datetime.now(datetime.UTC).isoformat(timespec="seconds"),
+        "machine": {"cpus": os.cpu_count(), "platform": platform.platform(),
+                    "python": platform.python_version()},
+        "options": {k: str(v) if isinstance(v, Path) else v for k, v in vars(args).items()},
+        "scenarios": {name: {**results[name], "targets": checks[name]} for name in names},
+    }
+    text = json.dumps(_clean(report), ensure_ascii=False, indent=2)
+    print(text)
+    if args.json is not None:
+        args.json.write_text(text + "\n", encoding="utf-8")
+    return 0 if all(all(c.values()) for c in checks.values()) else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,47 @@
+"""Smoke test: the streaming benchmark runs end to end in a tiny configuration."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from bench.answers import chunk_count, make_answer
+
+ROOT = Path(__file__).resolve().parents[2]
+FIGURES = {
+    "replies", "answered", "timed_out", "too_many_requests", "too_many_requests_by_level",
+    "first_feedback_s", "first_answer_text_s", "staleness_s", "final_text_s",
+    "final_text_missing", "final_text_exact", "calls_per_reply", "calls_by_method",
+    "updates_per_reply", "fair_share_fraction", "chunks", "frames", "cpu_ms",
+    "cpu_ms_per_1000_chunks", "cpu_ms_per_frame", "loop_lag_p99_ms", "loop_lag_max_ms",
+    "peak_rss_mib", "wall_s", "provider_late_p99_ms", "fakes_cpu_s", "scheduler", "targets",
+}
+
+
+@pytest.mark.timeout(60)
+def test_three_chats_run_without_429_and_report_every_figure(tmp_path: Path) -> None:
+    """Three chats, 50 tokens at 200 tokens/s: every figure is reported, no 429, under 20 s."""
+    out = tmp_path / "result.json"
+    command = [sys.executable, "-m", "bench.streaming", "--scenario", "chats", "--chats", "3",
+               "--tokens", "50", "--rate", "200", "--spread", "0.3", "--json", str(out)]
+    started = time.monotonic()
+    done = subprocess.run(command, cwd=ROOT, capture_output=True, text=True, timeout=50,
+                          check=False)
+    elapsed = time.monotonic() - started
+    assert done.returncode in (0, 1), done.stderr[-3000:]  # 1: a target missed
+    report = json.loads(out.read_text(encoding="utf-8"))
+    figures = report["scenarios"]["chats"]
+    assert set(figures) >= FIGURES
+    assert figures["too_many_requests"] == 0
+    assert figures["replies"] == figures["answered"] == figures["final_text_exact"] == 3
+    answers = [make_answer(variant, tokens=50, chars_per_token=3) for variant in range(3)]
+    assert figures["chunks"] == sum(chunk_count(answer, 3) for answer in answers)
+    assert figures["first_feedback_s"]["max"] < 1.0
+    assert figures["final_text_s"]["max"] < 2.0
+    assert "metric" in done.stdout and '"scenarios"' in done.stdout
+    assert elapsed < 20.0
