@@ -18,8 +18,10 @@ import asyncio
 import logging
 import os
 import resource
+import sys
 import time
 from dataclasses import asdict
+from pathlib import Path
 from typing import Any
 
 import httpx
@@ -32,7 +34,7 @@ from bot.context import BotContext
 from bot.settings import Settings
 from tests.e2e.conftest import TOKEN, running_bot
 
-__all__ = ["LagProbe", "bot_settings", "run_bot"]
+__all__ = ["LagProbe", "bot_settings", "peak_rss_kib", "run_bot"]
 
 LAG_TICK = 0.010  # seconds the lag probe sleeps between samples
 
@@ -50,6 +52,24 @@ class LagProbe:
             before = time.perf_counter()
             await asyncio.sleep(LAG_TICK)
             self.samples.append(time.perf_counter() - before - LAG_TICK)
+
+
+def peak_rss_kib() -> int:
+    """Return this process's peak resident set size in KiB.
+
+    Linux: ``VmHWM`` of ``/proc/self/status`` — the peak of this address space only.
+    (``ru_maxrss`` is not used there: Linux carries the parent's peak over ``fork`` +
+    ``exec``, so a spawned child would report the orchestrator's memory.) Elsewhere:
+    ``ru_maxrss`` (KiB on Linux, bytes on macOS — converted).
+    """
+    try:
+        for line in Path("/proc/self/status").read_text(encoding="ascii").splitlines():
+            if line.startswith("VmHWM:"):
+                return int(line.split()[1])
+    except OSError:
+        pass
+    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    return peak // 1024 if sys.platform == "darwin" else peak
 
 
 def bot_settings(ports: dict[str, int], *, redis_url: str) -> Settings:
@@ -74,9 +94,9 @@ def run_bot(ports: dict[str, int], arrivals: list[Arrival], *, redis_url: str,
     """Process entry point: run the bot until every arrival was answered; return measurements.
 
     Returns ``cpu_s`` (process CPU time from the plan's start to the last reply's
-    end), ``wall_s``, ``lag_s`` (probe samples), ``peak_rss_kib`` (``ru_maxrss``: this
-    process's peak, KiB on Linux), ``answered`` and the scheduler's counters.
-    Raises ``TimeoutError`` when the replies do not all end within ``timeout`` s.
+    end), ``wall_s``, ``lag_s`` (probe samples), ``peak_rss_kib`` (:func:`peak_rss_kib`),
+    ``answered`` (turns finished), ``timed_out`` (not all finished within ``timeout``
+    seconds) and the scheduler's counters.
     """
     os.environ.setdefault("PTB_TIMEDELTA", "true")  # RetryAfter.retry_after as a timedelta
     logging.basicConfig(level=logging.WARNING, format="bot: %(levelname)s %(name)s %(message)s")
@@ -116,6 +136,6 @@ async def _drive(ports: dict[str, int], arrivals: list[Arrival], *, redis_url: s
         counters = {name: getattr(stats, name) for name in (
             "sends", "superseded", "duplicates", "retries", "dropped", "errors",
             "streams_failed")}
-    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    peak = peak_rss_kib()
     return {"cpu_s": cpu, "wall_s": wall, "lag_s": probe.samples, "peak_rss_kib": peak,
             "answered": answered, "timed_out": timed_out, "scheduler": counters}
