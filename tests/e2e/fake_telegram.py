@@ -77,6 +77,7 @@ class FakeTelegram:
     messages: dict[int, dict[int, StoredMessage]] = field(default_factory=dict)
     injections: list[Injection] = field(default_factory=list)
     updates: list[dict[str, Any]] = field(default_factory=list)
+    admins: set[int] = field(default_factory=set)
     throttle: Callable[[str, dict[str, Any], float], float | None] | None = None
     _update_ids: itertools.count[int] = field(default_factory=lambda: itertools.count(1))
     _message_ids: itertools.count[int] = field(default_factory=lambda: itertools.count(100))
@@ -166,6 +167,10 @@ class FakeTelegram:
             message_id, chat_id, caption or "", [], from_bot=False)
         self._push_update({"message": message})
         return message_id
+
+    def push_update(self, body: dict[str, Any]) -> None:
+        """Queue a raw update body (``update_id`` is added)."""
+        self._push_update(body)
 
     def push_callback(self, *, chat_id: int, user_id: int, message_id: int, data: str,
                       language_code: str = "en") -> None:
@@ -272,6 +277,18 @@ class FakeTelegram:
         return {"id": BOT_ID, "is_bot": True, "first_name": "Bot", "username": BOT_USERNAME,
                 "can_join_groups": True, "can_read_all_group_messages": False,
                 "supports_inline_queries": False}
+
+    async def _m_getChatMember(self, params: dict[str, Any]) -> dict[str, Any]:
+        user_id = int(params["user_id"])
+        user = {"id": user_id, "is_bot": False, "first_name": f"U{user_id}"}
+        if user_id in self.admins:
+            return {"status": "administrator", "user": user, "can_be_edited": False,
+                    "is_anonymous": False, "can_manage_chat": True, "can_delete_messages": True,
+                    "can_manage_video_chats": True, "can_restrict_members": True,
+                    "can_promote_members": False, "can_change_info": True,
+                    "can_invite_users": True, "can_post_stories": False,
+                    "can_edit_stories": False, "can_delete_stories": False}
+        return {"status": "member", "user": user}
 
     async def _m_deleteWebhook(self, params: dict[str, Any]) -> bool:
         return True

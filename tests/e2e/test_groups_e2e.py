@@ -1,0 +1,60 @@
+"""End to end in groups: the admins' shared-conversation switch and class Q&A threads."""
+
+from __future__ import annotations
+
+import time
+
+import pytest
+
+from bot.texts import t
+from tests.e2e.conftest import BotRunner, World, replied, settle
+from tests.e2e.fake_openai import Answer
+from tests.e2e.fake_telegram import BOT_USERNAME
+
+pytestmark = pytest.mark.timeout(30)
+
+GROUP = -100700
+ADMIN, MEMBER = 701, 702
+
+
+async def test_only_admins_switch_and_shared_history_is_shared(
+    world: World, bot: BotRunner
+) -> None:
+    """/shared is refused to a member, accepted from an admin; then members share one history."""
+    world.telegram.admins.add(ADMIN)
+    world.openai.script += [Answer("Noted: 7."), Answer("It was 7.")]
+    async with bot():
+        world.telegram.push_text(chat_id=GROUP, user_id=MEMBER, text="/shared",
+                                 chat_type="supergroup")
+        await settle(lambda: replied(world, GROUP, t("shared_admins_only", "en")))
+        world.telegram.push_text(chat_id=GROUP, user_id=ADMIN, text="/shared",
+                                 chat_type="supergroup")
+        await settle(lambda: replied(world, GROUP, t("shared_on", "en")))
+        world.telegram.push_text(chat_id=GROUP, user_id=ADMIN, chat_type="supergroup",
+                                 text=f"@{BOT_USERNAME} remember 7")
+        await settle(lambda: replied(world, GROUP, "Noted: 7."))
+        world.telegram.push_text(chat_id=GROUP, user_id=MEMBER, chat_type="supergroup",
+                                 text=f"@{BOT_USERNAME} what number?")
+        await settle(lambda: replied(world, GROUP, "It was 7."))
+    contents = [m["content"] for m in world.openai.requests[1]["messages"]]
+    assert contents[1:] == ["remember 7", "Noted: 7.", "what number?"]
+
+
+async def test_discussion_comment_carries_the_channel_post(world: World, bot: BotRunner) -> None:
+    """A question under a channel post is asked with the post as context."""
+    post = {"message_id": 40, "date": int(time.time()), "text": "Lecture 5: eigenvalues.",
+            "chat": {"id": GROUP, "type": "supergroup", "title": "Course chat"},
+            "is_automatic_forward": True,
+            "sender_chat": {"id": -100999, "type": "channel", "title": "Course"}}
+    question = {"message_id": 41, "date": int(time.time()), "message_thread_id": 40,
+                "chat": {"id": GROUP, "type": "supergroup", "title": "Course chat"},
+                "from": {"id": MEMBER, "is_bot": False, "first_name": "S"},
+                "text": f"@{BOT_USERNAME} what is an eigenvalue?",
+                "entities": [{"type": "mention", "offset": 0, "length": len(BOT_USERNAME) + 1}],
+                "reply_to_message": post}
+    async with bot():
+        world.telegram.push_update({"message": question})
+        await settle(lambda: len(world.openai.requests) == 1)
+    messages = world.openai.requests[0]["messages"]
+    assert messages[1]["role"] == "system" and "Lecture 5: eigenvalues." in messages[1]["content"]
+    assert messages[-1] == {"role": "user", "content": "what is an eigenvalue?"}

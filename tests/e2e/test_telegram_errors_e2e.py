@@ -1,0 +1,114 @@
+"""End to end: Telegram's refusals and failures during a reply, and the bot's start-up calls."""
+
+from __future__ import annotations
+
+import logging
+
+import pytest
+
+from bot.texts import t
+from tests.e2e.conftest import TOKEN, BotRunner, World, replied, settle
+from tests.e2e.fake_openai import Answer
+
+pytestmark = pytest.mark.timeout(30)
+
+CHAT = USER = 801
+FAST = {"limit_per_chat_per_second": 50.0}
+
+
+async def test_rejected_entities_fall_back_to_plain_text(world: World, bot: BotRunner) -> None:
+    """When Telegram cannot parse a frame's entities, that frame goes out as plain text."""
+    world.openai.script.append(Answer("**bold** answer"))
+    world.telegram.inject("sendMessage", status=400,
+                          description="Bad Request: can't parse entities: unsupported tag")
+    async with bot(**FAST):
+        world.telegram.push_text(chat_id=CHAT, user_id=USER, text="hi")
+        await settle(lambda: replied(world, CHAT, "bold answer"))
+    sends = world.telegram.calls_of("sendMessage")
+    assert sends[0].error_code == 400 and sends[0].params.get("entities")
+    assert "entities" not in sends[1].params
+
+
+async def test_network_errors_are_retried_and_final_text_arrives(
+    world: World, bot: BotRunner
+) -> None:
+    """Edits that fail with 502 Bad Gateway are retried; the final text still arrives whole."""
+    answer = "one two three four five six seven eight nine ten"
+    world.openai.script.append(Answer(answer, piece=5, delay=0.03))
+    world.telegram.inject("editMessageText", status=502, description="Bad Gateway", times=3)
+    async with bot(**FAST):
+        world.telegram.push_text(chat_id=CHAT, user_id=USER, text="count")
+        await settle(lambda: replied(world, CHAT, answer), within=15)
+    failed = [c for c in world.telegram.calls_of("editMessageText") if c.error_code == 502]
+    assert len(failed) == 3
+
+
+async def test_blocked_bot_stops_the_reply(world: World, bot: BotRunner) -> None:
+    """A Forbidden answer (bot blocked) stops the reply, closes the provider stream, and
+    releases the conversation for the user's next message."""
+    world.openai.script += [Answer("word " * 400, piece=5, delay=0.02), Answer("welcome back")]
+    world.telegram.inject("sendMessage", status=403,
+                          description="Forbidden: bot was blocked by the user")
+    async with bot(**FAST):
+        world.telegram.push_text(chat_id=CHAT, user_id=USER, text="hi")
+        await settle(lambda: world.openai.disconnects == 1, within=10)
+        assert len(world.telegram.calls_of("sendMessage")) == 1, "nothing more to that chat"
+        assert world.telegram.calls_of("editMessageText") == []
+        world.telegram.push_text(chat_id=CHAT, user_id=USER, text="unblocked")
+        await settle(lambda: replied(world, CHAT, "welcome back"))
+
+
+async def test_start_help_and_registered_commands(world: World, bot: BotRunner) -> None:
+    """/start names the model, /help lists commands, and both languages' commands are set."""
+    async with bot():
+        world.telegram.push_text(chat_id=CHAT, user_id=USER, text="/start")
+        world.telegram.push_text(chat_id=CHAT, user_id=USER, text="/help", language_code="zh")
+        await settle(lambda: len(world.telegram.bot_messages(CHAT)) == 2)
+    start, help_text = (m.text for m in world.telegram.bot_messages(CHAT))
+    assert start == t("start", "en", model="model-a")
+    assert help_text == t("help", "zh")
+    registered = world.telegram.calls_of("setMyCommands")
+    assert {c.params.get("language_code") for c in registered} == {None, "zh"}
+    names = [command["command"] for command in registered[0].params["commands"]]
+    assert names == ["start", "help", "model", "settings", "reset", "stop", "retry", "usage",
+                     "shared"]
+
+
+async def test_failed_command_registration_is_not_fatal(
+    world: World, bot: BotRunner, caplog: pytest.LogCaptureFixture
+) -> None:
+    """If setMyCommands fails, the bot logs it and answers messages all the same."""
+    world.telegram.inject("setMyCommands", status=400, description="Bad Request: nope", times=2)
+    async with bot():
+        world.telegram.push_text(chat_id=CHAT, user_id=USER, text="/help")
+        await settle(lambda: replied(world, CHAT, t("help", "en")))
+    assert any("could not register the bot commands" in r.getMessage() for r in caplog.records)
+
+
+async def test_start_up_line_names_providers_and_storage_not_secrets(
+    world: World, bot: BotRunner, caplog: pytest.LogCaptureFixture
+) -> None:
+    """One start-up log line names the base URL, default model and storage, and no secret."""
+    with caplog.at_level(logging.INFO, logger="bot.app"):
+        async with bot():
+            pass
+    (line,) = [r.getMessage() for r in caplog.records if r.getMessage().startswith("starting:")]
+    assert f"local@http://127.0.0.1:{world.openai_port}/v1" in line
+    assert "default_model=local:model-a" in line and "storage=redis" in line
+    everything = "\n".join(r.getMessage() for r in caplog.records)
+    assert TOKEN not in everything and "sk-test-key" not in everything
+
+
+async def test_daily_limit_and_usage(world: World, bot: BotRunner) -> None:
+    """With USER_DAILY_TURNS=1 the second question is refused; /usage shows the count."""
+    world.openai.script.append(Answer("first and only"))
+    async with bot(user_daily_turns=1):
+        world.telegram.push_text(chat_id=CHAT, user_id=USER, text="one")
+        await settle(lambda: replied(world, CHAT, "first and only"))
+        world.telegram.push_text(chat_id=CHAT, user_id=USER, text="two")
+        await settle(lambda: replied(world, CHAT, t("daily_limit", "en", limit=1)))
+        world.telegram.push_text(chat_id=CHAT, user_id=USER, text="/usage")
+        expected = (t("usage", "en", requests=1, tokens=30) + "\n"
+                    + t("usage_limit", "en", limit=1, left=0))
+        await settle(lambda: replied(world, CHAT, expected))
+    assert len(world.openai.requests) == 1
