@@ -2,7 +2,7 @@
 
 Run from the repository root::
 
-    python -m bench.streaming                      # all three scenarios (about 4 minutes)
+    python -m bench.streaming                      # all three scenarios (about 3½ minutes)
     python -m bench.streaming --scenario private --tokens 200 --rate 100   # a quick look
 
 What runs (each scenario in fresh processes):
