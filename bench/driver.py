@@ -30,6 +30,7 @@ from telegram import Update
 from telegram.ext import TypeHandler
 
 from bench.fakes import Arrival
+from bot.__main__ import install_event_loop
 from bot.context import BotContext
 from bot.settings import Settings
 from tests.e2e.conftest import TOKEN, running_bot
@@ -100,7 +101,13 @@ def run_bot(ports: dict[str, int], arrivals: list[Arrival], *, redis_url: str,
     """
     os.environ.setdefault("PTB_TIMEDELTA", "true")  # RetryAfter.retry_after as a timedelta
     logging.basicConfig(level=logging.WARNING, format="bot: %(levelname)s %(name)s %(message)s")
-    return asyncio.run(_drive(ports, arrivals, redis_url=redis_url, within=timeout))
+    install_event_loop()  # the loop `python -m bot` runs on (uvloop where installed)
+    loop = asyncio.get_event_loop()
+    try:
+        return loop.run_until_complete(
+            _drive(ports, arrivals, redis_url=redis_url, within=timeout))
+    finally:
+        loop.close()
 
 
 async def _drive(ports: dict[str, int], arrivals: list[Arrival], *, redis_url: str,

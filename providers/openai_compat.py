@@ -45,6 +45,7 @@ from providers.errors import (
     error_from_status,
     redact,
 )
+from providers.http import stream_limits
 from providers.retry import retry_after_from_headers
 from providers.sse import OpenAIStreamDecoder, completion_chunks, error_fields
 from providers.types import ChatMessage, ChatRequest, Chunk, ImagePart
@@ -198,7 +199,9 @@ class OpenAICompatClient:
         # is only a backstop a little past them.
         backstop = max(first_token_timeout, idle_timeout) + 5
         timeout = httpx.Timeout(backstop, connect=connect_timeout, pool=connect_timeout)
-        self._http = httpx.AsyncClient(transport=transport, timeout=timeout)
+        self._http = httpx.AsyncClient(
+            transport=transport, timeout=timeout, limits=stream_limits()
+        )
 
     def __repr__(self) -> str:
         return f"OpenAICompatClient({self.name!r}, base_url={self.base_url!r})"

@@ -33,6 +33,7 @@ from providers.errors import (
     error_from_status,
     redact,
 )
+from providers.http import stream_limits
 from providers.thinktags import ThinkSplitter, ThinkTagSplitter
 from providers.types import AnswerDelta, ChatRequest, Chunk, Finish, SessionRefresh
 from providers.ustb_wire import (
@@ -119,6 +120,7 @@ class USTBClient:
             base_url=base_url,
             transport=transport,
             follow_redirects=False,
+            limits=stream_limits(),
             timeout=httpx.Timeout(
                 connect=connect_timeout, read=None, write=idle_timeout, pool=connect_timeout
             ),

@@ -31,6 +31,12 @@ def _safe_location(url: str) -> str:
     return f"{parts.scheme}://{host}:{parts.port or 6379}"
 
 
+MAX_CONNECTIONS = 512
+"""Connections to a real Redis server one process keeps at most."""
+POOL_WAIT = 20.0
+"""Seconds a command waits for a free connection before ``ConnectionError``."""
+
+
 async def connect(url: str) -> tuple[redis.asyncio.Redis, bool]:
     """Open a client for ``url`` and check it answers PING; returns ``(client, embedded)``.
 
@@ -51,7 +57,13 @@ async def connect(url: str) -> tuple[redis.asyncio.Redis, bool]:
             f"REDIS_URL scheme {scheme!r} is not supported: use memory://, redis://, "
             "rediss:// or unix://"
         )
-    client = redis.asyncio.from_url(url, decode_responses=True)
+    # A blocking pool: under load a command waits (up to POOL_WAIT s) for a free
+    # connection instead of failing with MaxConnectionsError (redis-py's default pool
+    # of 100 was exhausted at 200 concurrent replies in bench/streaming.py).
+    pool = redis.asyncio.BlockingConnectionPool.from_url(
+        url, decode_responses=True, max_connections=MAX_CONNECTIONS, timeout=POOL_WAIT
+    )
+    client = redis.asyncio.Redis.from_pool(pool)  # the client owns (and closes) the pool
     try:
         await client.ping()
     except (RedisError, OSError) as exc:
