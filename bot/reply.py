@@ -51,17 +51,16 @@ _MARKS = {Outcome.STOPPED: "mark_stopped", Outcome.INTERRUPTED: "mark_interrupte
 
 @dataclass(frozen=True)
 class _Frame:
-    """A snapshot of the reply for the scheduler; rendered only when it is sent.
+    """A request to show the reply, queued on the scheduler.
 
-    Strings are shared, not copied, so a snapshot per chunk is cheap; equal
-    snapshots are skipped by the scheduler. ``fixed`` is a ready text (an error
-    notice); ``again`` counts the extra steps a frame needs (a split) so that a
-    repeated frame is not skipped as a duplicate.
+    It carries no text: the newest state is rendered when the scheduler sends it,
+    so at most one intermediate frame per reply is queued however fast chunks
+    arrive, and what goes out is always the newest text. ``version`` makes each
+    frame distinct; ``suffix`` is a mark under the text; ``fixed`` a ready text (an
+    error notice); ``again`` counts the extra steps a frame needs (a split).
     """
 
-    answer: str = ""
-    reasoning: str = ""
-    thinking_seconds: int | None = None
+    version: int = 0
     suffix: str = ""
     final: bool = False
     fixed: Rendered | None = None
@@ -136,6 +135,8 @@ class TelegramReply:
         self._on_draft_failure = on_draft_failure
         self._state = StreamState()
         self._submitted = False
+        self._queued = False  # a non-final frame waits on the scheduler
+        self._version = 0
         self._closing = False
         self._typing: asyncio.Task[None] | None = None
         self._strings = ReplyStrings(
@@ -146,15 +147,15 @@ class TelegramReply:
     async def begin(self) -> None:
         """Show at once that the message arrived: an empty draft, or ``typing``."""
         if self.draft_id is not None:
-            self._submit(_Frame(), "first")
+            self._submit(self._frame(), "first")  # the "Thinking…" placeholder
         else:
             self._typing = asyncio.create_task(self._keep_typing())
 
     def update(self, state: StreamState) -> None:
-        """Note the newest text; the scheduler renders and sends it when its turn comes."""
+        """Note the newest text; queue a frame unless one is already waiting (O(1) per chunk)."""
         self._state = state
-        if not self.forbidden:
-            self._submit(self._snapshot(), "intermediate")
+        if not self._queued and not self.forbidden:
+            self._submit(self._frame(), "intermediate")
 
     async def restart(self, state: StreamState) -> None:
         """A new attempt replaces the partial text; say the connection was lost meanwhile."""
@@ -162,7 +163,7 @@ class TelegramReply:
         await self.handle.flush()
         await self.chain.rewind()
         suffix = t("mark_retrying", self.lang) if state.notice is None else ""
-        self._submit(self._snapshot(suffix=suffix), "intermediate")
+        self._submit(self._frame(suffix=suffix), "intermediate")
 
     async def finish(self, state: StreamState, outcome: Outcome) -> None:
         """Send the final text (marked when stopped or interrupted) and wait until it is shown."""
@@ -170,7 +171,7 @@ class TelegramReply:
         marks = [t(_MARKS[outcome], self.lang)] if outcome in _MARKS else []
         if state.notice:
             marks.append(t(state.notice, self.lang))
-        await self._close(self._snapshot(suffix="\n".join(marks), final=True))
+        await self._close(self._frame(suffix="\n".join(marks), final=True))
 
     async def fail(self, state: StreamState, error: ProviderError) -> None:
         """Keep any partial text, marked interrupted, and say what went wrong."""
@@ -178,9 +179,9 @@ class TelegramReply:
         notice = describe_failure(error, self.lang)
         if state.answer:
             suffix = t("mark_interrupted", self.lang) + "\n" + notice
-            await self._close(self._snapshot(suffix=suffix, final=True))
+            await self._close(self._frame(suffix=suffix, final=True))
         else:
-            await self._close(_Frame(final=True, fixed=Rendered(notice)))
+            await self._close(self._frame(final=True, fixed=Rendered(notice)))
 
     async def abandon(self) -> None:
         """Drop a reply that will show nothing (/retry with nothing to redo, or a turn that
@@ -192,18 +193,20 @@ class TelegramReply:
         self.handle.cancel()
 
     # ----- internals --------------------------------------------------------------
-    def _snapshot(self, *, suffix: str = "", final: bool = False) -> _Frame:
-        state = self._state
-        seconds = round(state.thinking_seconds()) if state.reasoning else None
-        return _Frame(state.answer, state.reasoning, seconds, suffix, final)
+    def _frame(self, *, suffix: str = "", final: bool = False,
+               fixed: Rendered | None = None) -> _Frame:
+        self._version += 1
+        return _Frame(self._version, suffix, final, fixed)
 
     def _render(self, frame: _Frame) -> Rendered:
+        """The reply as it stands now (the newest text), with ``frame``'s mark."""
         if frame.fixed is not None:
             return frame.fixed
+        state = self._state
         return compose_reply(
-            frame.answer,
-            reasoning=frame.reasoning,
-            thinking_seconds=frame.thinking_seconds,
+            state.answer,
+            reasoning=state.reasoning,
+            thinking_seconds=round(state.thinking_seconds()) if state.reasoning else None,
             show_reasoning=self.show_reasoning,
             partial=not frame.final,
             strings=self._strings,
@@ -215,6 +218,7 @@ class TelegramReply:
             kind = "first"
         if kind != "action":
             self._submitted = True
+            self._queued = kind != "final"
         self.handle.submit(frame, kind=kind, send=self._send)
 
     async def _close(self, final: _Frame) -> None:
@@ -236,6 +240,8 @@ class TelegramReply:
                     self.chain.chat_id, ChatAction.TYPING, message_thread_id=self.chain.thread_id
                 )
                 return SendOutcome.SENT
+            if not frame.final:
+                self._queued = False  # chunks from now on need a new frame
             drafting = self.draft_id is not None and not frame.final
             draft_id = self.draft_id if drafting else None
             done = await self.chain.step(self._render(frame), draft_id=draft_id)
