@@ -97,13 +97,7 @@ class FakeTelegram:
                   thread_id: int | None = None) -> int:
         """Queue a text message update from a user; returns the message id."""
         message_id = next(self._message_ids)
-        user = {"id": user_id, "is_bot": False, "first_name": f"U{user_id}",
-                "language_code": language_code}
-        chat: dict[str, Any] = {"id": chat_id, "type": chat_type}
-        if chat_type == "private":
-            chat["first_name"] = user["first_name"]
-        else:
-            chat["title"] = "Class"
+        user, chat = _user_and_chat(user_id, chat_id, chat_type, language_code)
         message: dict[str, Any] = {"message_id": message_id, "date": int(time.time()),
                                    "chat": chat, "from": user, "text": text}
         if text.startswith("/"):
@@ -139,13 +133,7 @@ class FakeTelegram:
         registered bytes' length).
         """
         message_id = next(self._message_ids)
-        user = {"id": user_id, "is_bot": False, "first_name": f"U{user_id}",
-                "language_code": language_code}
-        chat: dict[str, Any] = {"id": chat_id, "type": chat_type}
-        if chat_type == "private":
-            chat["first_name"] = user["first_name"]
-        else:
-            chat["title"] = "Class"
+        user, chat = _user_and_chat(user_id, chat_id, chat_type, language_code)
         size = file_size if file_size is not None else len(self.files.get(file_id, b""))
         message: dict[str, Any] = {"message_id": message_id, "date": int(time.time()),
                                    "chat": chat, "from": user}
@@ -372,3 +360,16 @@ class _ApiError(Exception):
 
 def _raise(status: int, description: str) -> Any:
     raise _ApiError(status, description)
+
+
+def _user_and_chat(user_id: int, chat_id: int, chat_type: str,
+                   language_code: str) -> tuple[dict[str, Any], dict[str, Any]]:
+    """The ``from`` user and the ``chat`` of a message a test pushes."""
+    user = {"id": user_id, "is_bot": False, "first_name": f"U{user_id}",
+            "language_code": language_code}
+    chat: dict[str, Any] = {"id": chat_id, "type": chat_type}
+    if chat_type == "private":
+        chat["first_name"] = user["first_name"]
+    else:
+        chat["title"] = "Class"
+    return user, chat
