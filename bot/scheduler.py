@@ -8,11 +8,23 @@ decides which frame goes out when:
 - coalescing: a reply keeps only its newest pending frame per kind; a frame equal
   to the last one delivered is skipped;
 - priority: first and final frames go before intermediate frames of any reply,
-  intermediate frames before chat actions; chat actions also leave a reserve token;
-- fairness: among ready jobs of the same priority, the reply served least recently
-  goes first (round robin under a shared budget);
+  intermediate frames before chat actions;
+- the final reserve: an intermediate frame (or chat action) goes only if its chat
+  and group keep, after it, room for the first/final frames owed there: one per
+  open reply that has submitted a frame and not yet delivered its final, its own
+  included, capped by ``Limits.final_reserve`` and by each bucket's burst − 1 and
+  window's cap − 1 (see :class:`~bot.scheduler_limits.Limits`). A lone reply
+  streams at the bucket's rate and its final finds a token; replies finishing one
+  after another in a busy group each get their final out at once. Chat actions
+  need ``action_reserve`` more than an intermediate frame;
+- fairness: among ready first and final frames the oldest goes first (by its
+  deadline, i.e. submission); among other ready jobs the reply served least
+  recently goes first (round robin under a shared budget);
 - order: at most one send in flight per reply; sends of different replies run
-  concurrently as tasks, with their tokens reserved before launch;
+  concurrently as tasks, with their tokens reserved before launch, at most
+  ``Limits.max_in_flight`` of them at once;
+- cost: a new intermediate frame that only replaces a pending frame of its reply
+  does not wake the dispatcher (O(1)); the newest frame is still the one sent;
 - errors: a send callback returns :class:`SendOutcome` (``None`` = sent); ``RETRY``
   re-queues (the newest frame goes out after a back-off and any pause set with
   :meth:`SendScheduler.pause_chat` / :meth:`SendScheduler.pause_all`), and first
@@ -29,13 +41,12 @@ import functools
 import itertools
 import logging
 import math
-from dataclasses import dataclass
 from types import TracebackType
 from typing import Final, TypeVar
 
 from bot.scheduler_clock import Clock
 from bot.scheduler_handle import StreamHandle
-from bot.scheduler_limits import Level, Limits
+from bot.scheduler_limits import ChatBudget, Level, Limits
 from bot.scheduler_stats import JobKind, SchedulerStats
 from bot.scheduler_stream import Job, SendCallback, SendOutcome, Stream, StreamClosedError
 
@@ -61,21 +72,6 @@ ACTION_TTL: Final = 5.0
 
 _MIN_SLEEP: Final = 1e-4  # seconds; guards the dispatcher against float-rounding spins
 _RANK: Final = {"first": 0, "final": 0, "intermediate": 1, "action": 2}
-
-
-@dataclass(slots=True)
-class _Chat:
-    """The budget of one chat, and of its group when ``chat_id < 0``."""
-
-    level: Level
-    group: Level | None
-    paused_until: float = -math.inf
-    streams: int = 0
-
-    def rested(self, now: float) -> bool:
-        """Return whether forgetting this chat changes nothing."""
-        group_rested = self.group is None or self.group.rested(now)
-        return self.paused_until <= now and self.level.rested(now) and group_rested
 
 
 class SendScheduler:
@@ -110,11 +106,11 @@ class SendScheduler:
             rate=limits.global_per_second,
             burst=limits.global_burst,
             now=clock.now(),
-            cap=limits.global_per_second,
+            cap=limits.global_window_cap,
             window=1.0,
         )
         self._paused_until = -math.inf
-        self._chats: dict[int, _Chat] = {}
+        self._chats: dict[int, ChatBudget] = {}
         self._resting: set[int] = set()
         self._streams: dict[int, Stream] = {}
         self._numbers = itertools.count(1)
@@ -203,8 +199,18 @@ class SendScheduler:
             raise StreamClosedError("this reply stream is closed")
         if stream.final_submitted and job.kind != "final":
             raise StreamClosedError(f"a {job.kind} frame after the final frame")
+        if job.kind == "intermediate" and stream.replace_pending(job):
+            return  # nothing new is ready: no wake (the hot path while a reply streams)
         stream.put(job)
+        self._recount(stream)
         self._wake.set()
+
+    def _recount(self, stream: Stream) -> None:
+        """Keep the chat's ``owing`` count (the final reserve) in step with ``stream``."""
+        owes = stream.framed and not (stream.final_delivered or stream.failed or stream.detached)
+        if owes != stream.owes:
+            stream.owes = owes
+            self._chats[stream.chat_id].owing += 1 if owes else -1
 
     def _job(self, kind: JobKind, frame: object, send: SendCallback[T]) -> Job:
         now = self._clock.now()
@@ -215,6 +221,7 @@ class SendScheduler:
         if stream.detached:
             return
         self.stats.dropped += stream.detach()
+        self._recount(stream)
         del self._streams[stream.number]
         chat = self._chats[stream.chat_id]
         chat.streams -= 1
@@ -224,39 +231,36 @@ class SendScheduler:
 
     # -- the dispatcher ----------------------------------------------------------
 
-    def _chat(self, chat_id: int) -> _Chat:
+    def _chat(self, chat_id: int) -> ChatBudget:
         chat = self._chats.get(chat_id)
         if chat is None:
-            limits, now = self.limits, self._clock.now()
-            level = Level(rate=limits.per_chat_per_second, burst=limits.per_chat_burst, now=now)
-            group = None
-            if chat_id < 0:
-                group = Level(
-                    rate=limits.per_group_per_minute / 60.0,
-                    burst=limits.per_group_burst,
-                    now=now,
-                    cap=limits.per_group_per_minute,
-                    window=60.0,
-                )
-            chat = self._chats[chat_id] = _Chat(level=level, group=group)
+            chat = ChatBudget(chat_id, limits=self.limits, now=self._clock.now())
+            self._chats[chat_id] = chat
         return chat
 
     async def _run(self) -> None:
         """Dispatch whatever is ready, then sleep until something may have changed."""
         while True:
             self._wake.clear()
+            self.stats.wakeups += 1
             now = self._clock.now()
             for stream in list(self._streams.values()):
                 if stream.deadline <= now:
                     stream.expire(now)
                 stream.skip_duplicates()  # costs no budget, so even when none is left
+                self._recount(stream)
             self._dispatch_ready(now)
             self._forget_rested(now)
             self._arm_timer(self._next_wake(now), now)
             await self._wake.wait()
 
     def _bot_ready_at(self, now: float) -> tuple[float, float]:
-        """Return when the bot-wide level allows a frame, and a chat action."""
+        """Return when the bot-wide level allows a frame, and a chat action.
+
+        With ``max_in_flight`` sends in flight, never (until one finishes: an event).
+        """
+        if len(self._sends) >= self.limits.max_in_flight:
+            return math.inf, math.inf
         reserve = 1 + self.limits.action_reserve
         base = max(now, self._paused_until)
         frame_at = max(base, self._global.ready_at(now, 1))
@@ -269,19 +273,18 @@ class SendScheduler:
 
         ``bot_at`` is :meth:`_bot_ready_at` at ``now``, computed once per scan.
         """
-        chat = self._chats[stream.chat_id]
-        action = job.kind == "action"
-        need = 1 + self.limits.action_reserve if action else 1
-        at = max(bot_at[1] if action else bot_at[0], stream.not_before, chat.paused_until)
-        if job.kind == "intermediate":
-            at = max(at, stream.last_sent_at + stream.min_interval)
-        at = max(at, chat.level.ready_at(now, need))
-        if chat.group is not None:
-            at = max(at, chat.group.ready_at(now, need))
-        return at
+        chat, kind = self._chats[stream.chat_id], job.kind
+        if kind == "first" or kind == "final":
+            return max(bot_at[0], stream.not_before, chat.ready_at(now, 1, reserve=0))
+        reserve = min(chat.owing, self.limits.final_reserve)
+        if kind == "action":
+            need = 1 + self.limits.action_reserve
+            return max(bot_at[1], stream.not_before, chat.ready_at(now, need, reserve=reserve))
+        at = max(bot_at[0], stream.not_before, stream.last_sent_at + stream.min_interval)
+        return max(at, chat.ready_at(now, 1, reserve=reserve))
 
     def _dispatch_ready(self, now: float) -> None:
-        """Launch every ready job, best rank first (priority, least recently served).
+        """Launch every ready job, best rank first (priority, then age or least recently served).
 
         Launching only spends tokens, so a job not ready before a launch is not
         ready after it: one scan, then launches in rank order with a re-check.
@@ -289,11 +292,13 @@ class SendScheduler:
         bot_at = self._bot_ready_at(now)
         if bot_at[0] > now:
             return
-        ready: list[tuple[tuple[int, int, int], Stream, Job]] = []
+        ready: list[tuple[tuple[int, float, int], Stream, Job]] = []
         for stream in self._streams.values():
             for job in stream.candidates():
                 if self._ready_at(stream, job, now, bot_at=bot_at) <= now:
-                    ready.append(((_RANK[job.kind], stream.served, stream.number), stream, job))
+                    rank = _RANK[job.kind]
+                    order = job.deadline if rank == 0 else stream.served  # oldest / least served
+                    ready.append(((rank, order, stream.number), stream, job))
                     break
         ready.sort(key=lambda item: item[0])
         for _, stream, job in ready:
@@ -307,9 +312,7 @@ class SendScheduler:
         """Spend the tokens of ``job`` at every level and start its send as a task."""
         chat = self._chats[stream.chat_id]
         stream.start(job, now=now, serial=next(self._serials))
-        chat.level.take(now)
-        if chat.group is not None:
-            chat.group.take(now)
+        chat.take(now)
         self._global.take(now)
         self.stats.record_send(chat_id=stream.chat_id, kind=job.kind, queued=now - job.submitted_at)
         task = asyncio.create_task(_call(job))
@@ -331,6 +334,7 @@ class SendScheduler:
             stream.fail(f"the send callback raised {type(error).__name__}")
             if stream.detached:
                 log.error("send callback of a closed reply stream raised", exc_info=error)
+        self._recount(stream)
         self._wake.set()
 
     def _backoff(self, failures: int) -> float:

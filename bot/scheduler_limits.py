@@ -9,9 +9,11 @@ from __future__ import annotations
 import math
 from collections import deque
 from dataclasses import dataclass
+from typing import Final
 
-__all__ = ["Level", "Limits", "TokenBucket", "WindowCap"]
+__all__ = ["TELEGRAM_LIMITS", "ChatBudget", "Level", "Limits", "TokenBucket", "WindowCap"]
 
+TELEGRAM_GLOBAL_PER_SECOND: Final = 30  # Bot FAQ: "no more than 30 messages per second"
 EPSILON = 1e-9  # tokens: absorbs float rounding so a token due "now" is available now
 
 
@@ -33,22 +35,53 @@ class Limits:
     minute over Telegram's 20.
 
     Global (all chats): a bucket refilling ``global_per_second`` tokens per second
-    holding at most ``global_burst``, and a hard cap of ``global_per_second`` sends
-    in any 1-second window.
+    holding at most ``global_burst``, and a hard cap of :attr:`global_window_cap`
+    sends in any 1-second window: Telegram's 30, or ``global_per_second`` if higher.
+    The defaults (25/s, burst 2) are Telegram's ~30/s (burst ~10) less a margin for
+    network and event-loop jitter: a send is counted here when it is launched but
+    judged by Telegram when it arrives, and a lagging event loop delivers sends late
+    and in bunches. So at most 27 launches fall in any second, 3 below Telegram's
+    window, and a dispatcher that wakes late launches 2 sends at once, not 10. The
+    window cap then never binds, and sends stay evenly spaced (a binding window
+    replays an early burst every second). ``global_burst`` must be at least
+    ``1 + action_reserve`` or chat actions are never sent.
+    ``max_in_flight``: at most this many sends are in flight at once, bot-wide, so a
+    stalled network cannot pile up launches that would then arrive together.
 
-    ``action_reserve``: a chat action ("typing") is sent only if, at every level it
-    touches, ``1 + action_reserve`` tokens are there, so actions never take the
-    token an answer frame needs. With a burst of ``action_reserve`` or less at some
-    level, actions never go out.
+    ``final_reserve`` (the final reserve): an intermediate frame or a chat action goes
+    only if its chat, and its group, could still take the first or final frames
+    owed there afterwards. Let ``R = min(owing, final_reserve)``, where ``owing``
+    counts the open replies in that chat that have submitted a frame and not yet
+    delivered their final, the asking reply included. Then an intermediate frame
+    needs ``1 + min(R, burst - 1)`` tokens at the chat's and the group's bucket and
+    room for ``1 + min(R, cap - 1)`` sends in the group's 60 s window; first and
+    final frames need 1 and may use the reserve. So a reply alone in a chat still
+    streams at the bucket's rate and its final goes at once; five replies in one
+    group keep five of the minute's 20 sends for their finals (and a new reply's
+    first message finds a token). ``0`` turns the reserve off. The global level has
+    no reserve: there first and final frames simply go before intermediate ones.
+
+    ``action_reserve``: a chat action ("typing") needs ``action_reserve`` tokens
+    (and window slots) more than an intermediate frame at every level it touches,
+    so actions never take the token an answer frame needs. Where that exceeds a
+    burst (e.g. a group with two replies owing finals: 1 + 1 + 2 > 3), actions
+    are not sent.
     """
 
     per_chat_per_second: float = 1.0
     per_chat_burst: int = 3
     per_group_per_minute: int = 20
     per_group_burst: int = 3
-    global_per_second: int = 30
-    global_burst: int = 10
+    global_per_second: int = 25
+    global_burst: int = 2
+    max_in_flight: int = 25
+    final_reserve: int = 10
     action_reserve: int = 1
+
+    @property
+    def global_window_cap(self) -> int:
+        """Sends allowed in any 1-second window, bot-wide: ``max(30, global_per_second)``."""
+        return max(TELEGRAM_GLOBAL_PER_SECOND, self.global_per_second)
 
     def __post_init__(self) -> None:
         """Reject limits that could never let a send through; raises ``ValueError``."""
@@ -58,8 +91,26 @@ class Limits:
             raise ValueError("per_group_per_minute and global_per_second must be >= 1")
         if min(self.per_chat_burst, self.per_group_burst, self.global_burst) < 1:
             raise ValueError("every burst must be >= 1")
-        if self.action_reserve < 0:
-            raise ValueError("action_reserve must be >= 0")
+        if self.max_in_flight < 1:
+            raise ValueError("max_in_flight must be >= 1")
+        if min(self.action_reserve, self.final_reserve) < 0:
+            raise ValueError("action_reserve and final_reserve must be >= 0")
+
+
+TELEGRAM_LIMITS: Final = Limits(
+    per_chat_per_second=1.0,
+    per_chat_burst=3,
+    per_group_per_minute=20,
+    per_group_burst=3,
+    global_per_second=TELEGRAM_GLOBAL_PER_SECOND,
+    global_burst=10,
+    max_in_flight=1000,
+    final_reserve=0,
+    action_reserve=0,
+)
+"""Telegram's own limits, without the scheduler's margins: what a fake Bot API
+enforces (Bot FAQ; PTB ``telegram.constants.FloodLimit``: 1/s per chat, 20/min per
+group, 30/s overall; the bursts are what Telegram tolerates in practice)."""
 
 
 class TokenBucket:
@@ -149,11 +200,17 @@ class Level:
         self.bucket = TokenBucket(rate=rate, capacity=burst, now=now)
         self.cap = None if cap is None else WindowCap(cap=cap, window=window)
 
-    def ready_at(self, now: float, need: float = 1.0) -> float:
-        """Return the earliest time ``>= now`` at which ``need`` sends fit (or inf)."""
-        at = self.bucket.ready_at(now, need)
-        if self.cap is not None:
-            at = max(at, self.cap.ready_at(now, need))
+    def ready_at(self, now: float, need: float = 1.0, *, reserve: int = 0) -> float:
+        """Return the earliest time ``>= now`` at which ``need`` sends fit (or inf).
+
+        ``reserve``: sends that must still fit afterwards, kept at most down to one
+        send's room (``min(reserve, burst - 1)`` tokens, ``min(reserve, cap - 1)``
+        window slots; see :class:`Limits`, the final reserve).
+        """
+        bucket, cap = self.bucket, self.cap
+        at = bucket.ready_at(now, need + max(0.0, min(reserve, bucket.capacity - 1)))
+        if cap is not None:
+            at = max(at, cap.ready_at(now, need + max(0, min(reserve, cap.cap - 1))))
         return at
 
     def take(self, now: float) -> None:
@@ -165,3 +222,48 @@ class Level:
     def rested(self, now: float) -> bool:
         """Return whether this level is as if it had never been used."""
         return self.bucket.full(now) and (self.cap is None or self.cap.full(now))
+
+
+class ChatBudget:
+    """The budget of one chat (and of its group when ``chat_id < 0``) and its replies.
+
+    ``streams``: open replies in the chat; ``owing``: those of them that submitted a
+    frame and have not yet delivered their final (the final reserve's count, see
+    :class:`Limits`); ``paused_until``: a ``retry_after`` pause (seconds).
+    """
+
+    __slots__ = ("group", "level", "owing", "paused_until", "streams")
+
+    def __init__(self, chat_id: int, *, limits: Limits, now: float) -> None:
+        """Create the rested budget of ``chat_id`` at time ``now``."""
+        self.level = Level(rate=limits.per_chat_per_second, burst=limits.per_chat_burst, now=now)
+        self.group: Level | None = None
+        if chat_id < 0:
+            self.group = Level(
+                rate=limits.per_group_per_minute / 60.0,
+                burst=limits.per_group_burst,
+                now=now,
+                cap=limits.per_group_per_minute,
+                window=60.0,
+            )
+        self.paused_until = -math.inf
+        self.streams = 0
+        self.owing = 0
+
+    def ready_at(self, now: float, need: float, *, reserve: int) -> float:
+        """Return when ``need`` sends fit in the chat and its group, ``reserve`` kept."""
+        at = max(self.paused_until, self.level.ready_at(now, need, reserve=reserve))
+        if self.group is not None:
+            at = max(at, self.group.ready_at(now, need, reserve=reserve))
+        return at
+
+    def take(self, now: float) -> None:
+        """Spend one send at ``now`` in the chat and its group."""
+        self.level.take(now)
+        if self.group is not None:
+            self.group.take(now)
+
+    def rested(self, now: float) -> bool:
+        """Return whether forgetting this chat changes nothing."""
+        group_rested = self.group is None or self.group.rested(now)
+        return self.paused_until <= now and self.level.rested(now) and group_rested

@@ -87,6 +87,8 @@ class Stream:
         self.not_before = -math.inf
         self.failures = 0
         self.served = 0
+        self.framed = False  # a first, intermediate or final frame was submitted
+        self.owes = False  # counted in its chat's ``owing`` (see SendScheduler._recount)
         self.final_submitted = False
         self.final_delivered = False
         self.failed = False
@@ -106,6 +108,8 @@ class Stream:
         if self.failed:
             self.stats.dropped += 1
             return
+        if job.kind != "action":
+            self.framed = True
         if job.kind in ("intermediate", "final") and "first" in self.slots:
             first = self.slots["first"]
             first.frame, first.submitted_at = job.frame, job.submitted_at
@@ -122,6 +126,27 @@ class Stream:
             self.stats.superseded += 1
         self.slots[job.kind] = job
         self._refresh()
+
+    def replace_pending(self, job: Job) -> bool:
+        """Give the intermediate ``job``'s frame to a pending first or intermediate frame.
+
+        Returns ``False`` (nothing done) when neither is pending. O(1), no allocation:
+        nothing new becomes ready, so the dispatcher need not look. ``deadline`` may
+        then lag behind the replaced job's (an early wake at worst).
+        """
+        slots = self.slots
+        first = slots.get("first")
+        if first is not None:
+            first.frame, first.submitted_at = job.frame, job.submitted_at
+        elif "intermediate" in slots:
+            slots["intermediate"] = job
+        elif self.failed:
+            self.stats.dropped += 1
+            return True
+        else:
+            return False
+        self.stats.superseded += 1
+        return True
 
     def next_frame(self) -> Job | None:
         """Return the frame job that goes next (in ``FRAME_ORDER``), if any."""

@@ -154,9 +154,11 @@ async def test_pause_chat_defers_that_chat_and_the_newest_frame_follows() -> Non
     one_frames = wire.frames(1)
     assert not [t for t, _ in one_frames if 5.0 < t < 15.0]
     resumed = [(t, f) for t, f in one_frames if t >= 15.0]
-    assert resumed[0][0] == pytest.approx(15.0)
-    assert int(resumed[0][1]) >= 149  # the newest frame at 15 s, not one from 5 s
-    assert resumed[1][0] >= 16.0 - 1e-6  # one token after a pause, not a burst
+    # The pause leaves one token, which the reply keeps for its final (final reserve):
+    # its next intermediate frame goes once a second token is there, 1 s later.
+    assert resumed[0][0] == pytest.approx(16.0)
+    assert int(resumed[0][1]) >= 159  # the newest frame at 16 s, not one from 5 s
+    assert resumed[1][0] >= 17.0 - 1e-6  # one token after a pause, not a burst
     assert len([t for t, _ in wire.frames(2) if 5.0 < t < 15.0]) >= 9
 
 
@@ -184,7 +186,8 @@ async def test_retry_after_pause_resends_the_newest_frame() -> None:
 
         assert await clock.run(scenario(), within=60)
     failed_at = calls[1][0]
-    assert calls[2][0] == pytest.approx(failed_at + 7.0)
+    # 7 s of pause, then 1 s more: the one token left after a pause is kept for the final.
+    assert calls[2][0] == pytest.approx(failed_at + 8.0)
     assert int(calls[2][1]) >= int(calls[1][1]) + 69
     assert calls[-1][1] == "final"
     assert scheduler.stats.retries == 1
@@ -270,7 +273,9 @@ async def test_actions_leave_the_last_token_to_frames() -> None:
     """A chat action waits while only one token is left; a frame takes that token at once."""
     clock = FakeClock()
     wire = Wire(clock)
-    async with SendScheduler(limits=Limits(per_chat_burst=3), clock=clock) as scheduler:
+    # The chat level's action reserve in isolation: no final reserve, a roomy global burst.
+    limits = Limits(per_chat_burst=3, final_reserve=0, global_burst=10)
+    async with SendScheduler(limits=limits, clock=clock) as scheduler:
         handle, send = scheduler.open_stream(5), wire.to(5)
 
         async def scenario() -> bool:

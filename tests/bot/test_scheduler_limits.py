@@ -94,7 +94,11 @@ async def test_one_fast_reply_stays_within_the_chat_bucket() -> None:
 
 @pytest.mark.timeout(10)
 async def test_one_group_shares_twenty_a_minute_fairly_among_five_replies() -> None:
-    """Five replies streaming in one group for 3 min: <= 20 sends in any 60 s, fair shares."""
+    """Five replies streaming in one group for 3 min: <= 20 sends in any 60 s, fair shares.
+
+    Five of each minute's 20 sends are kept for the replies' finals (final reserve), so
+    the five share 15 a minute: 9 each in 3 minutes.
+    """
     clock, limits = FakeClock(), Limits(per_group_per_minute=20, per_group_burst=3)
     wire = Wire(clock, latency=0.2)
     group = -100123
@@ -112,7 +116,7 @@ async def test_one_group_shares_twenty_a_minute_fairly_among_five_replies() -> N
     assert_bucket(times, rate=20 / 60, burst=3)
     during = [frame.split()[0] for t, _, frame in wire.sent if t < 180.0]
     shares = [during.count(f"r{k}") for k in range(5)]
-    assert min(shares) >= 11
+    assert min(shares) >= 9
     assert max(shares) - min(shares) <= 1, shares
 
 
