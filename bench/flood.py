@@ -2,10 +2,10 @@
 
 :class:`FloodGate` is the ``throttle`` hook of :class:`tests.e2e.fake_telegram.FakeTelegram`.
 It is written independently of the bot's scheduler meters (:mod:`bot.scheduler_limits`)
-so that a mistake there is not mirrored here; only the numbers come from the same
-:class:`~bot.scheduler_limits.Limits` (the bot's defaults), so the fake is exactly as
-strict as the scheduler claims to be, on Telegram's three levels (docs/telegram.md
-"Limits"; Bot FAQ; PTB ``telegram.constants.FloodLimit``):
+so that a mistake there is not mirrored here; only the numbers come from
+:data:`~bot.scheduler_limits.TELEGRAM_LIMITS` (Telegram's own, without the margins of
+the bot's default :class:`~bot.scheduler_limits.Limits`), on Telegram's three levels
+(docs/telegram.md "Limits"; Bot FAQ; PTB ``telegram.constants.FloodLimit``):
 
 - **Counted calls**: ``sendMessage``, ``editMessageText``, ``sendMessageDraft`` and
   ``sendChatAction``; each *accepted* call costs 1 at every level it touches. Rejected
@@ -33,7 +33,7 @@ import math
 from collections import deque
 from typing import Any, Final
 
-from bot.scheduler_limits import Limits
+from bot.scheduler_limits import TELEGRAM_LIMITS, Limits
 
 __all__ = ["COUNTED_METHODS", "FloodGate"]
 
@@ -88,8 +88,8 @@ class FloodGate:
     """
 
     def __init__(self, limits: Limits | None = None, *, jitter: float = 0.05) -> None:
-        """Enforce ``limits`` (the bot's defaults when ``None``), forgiving ``jitter`` seconds."""
-        self.limits = limits or Limits()
+        """Enforce ``limits`` (Telegram's when ``None``), forgiving ``jitter`` seconds."""
+        self.limits = limits or TELEGRAM_LIMITS
         self.jitter = jitter
         self.rejected: dict[str, int] = {}
         self.violated: dict[str, int] = {}

@@ -20,7 +20,7 @@ from bench.metrics import (
     percentile,
     summary,
 )
-from bot.scheduler_limits import Limits
+from bot.scheduler_limits import TELEGRAM_LIMITS
 
 __all__ = ["ScenarioFigures", "analyse", "format_table", "targets"]
 
@@ -82,7 +82,7 @@ def analyse(arrivals: Sequence[Arrival], records: dict[str, Any], bot: dict[str,
         raise RuntimeError(f"only {len(replies)} of {len(arrivals)} messages were pushed")
     outcomes = measure_replies(replies, records["calls"])
     spans = [(o.start, o.end) for o in outcomes]
-    limits = Limits()
+    limits = TELEGRAM_LIMITS
     fractions = []
     for reply, outcome in zip(replies, outcomes, strict=True):
         chat_spans = [s for r, s in zip(replies, spans, strict=True) if r.chat_id == reply.chat_id]

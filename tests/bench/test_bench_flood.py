@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import dataclasses
+
 from bench.flood import FloodGate
-from bot.scheduler_limits import Limits
+from bot.scheduler_limits import TELEGRAM_LIMITS
 
 
 def _send(gate: FloodGate, chat_id: int, at: float, method: str = "sendMessage") -> float | None:
@@ -36,7 +38,8 @@ def test_the_bot_gets_bursts_of_ten_and_thirty_calls_per_second_across_chats() -
     gate = FloodGate(jitter=0.0)
     assert all(_send(gate, 1000 + i, 0.0) is None for i in range(10))
     assert _send(gate, 2000, 0.0) is not None
-    gate = FloodGate(Limits(global_burst=100), jitter=0.0)  # only the 1 s window is left
+    limits = dataclasses.replace(TELEGRAM_LIMITS, global_burst=100)  # only the 1 s window is left
+    gate = FloodGate(limits, jitter=0.0)
     assert all(_send(gate, 1000 + i, 0.5) is None for i in range(30))
     assert _send(gate, 2000, 1.49) is not None
     assert _send(gate, 2000, 1.5) is None
