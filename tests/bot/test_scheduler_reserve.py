@@ -244,3 +244,22 @@ async def test_replacing_a_pending_intermediate_frame_does_not_wake_the_dispatch
         handle.submit("end", kind="final", send=send)
         assert await clock.run(handle.close(), within=60)
     assert [f for _, _, f in wire.sent] == ["f", "i1000", "end"]
+
+
+async def test_the_oldest_final_frame_goes_first_under_a_shared_budget() -> None:
+    """Two finals waiting on the global budget go oldest first, not least recently served."""
+    clock = FakeClock()
+    wire = Wire(clock)
+    limits = Limits(global_per_second=1, global_burst=1)
+    async with SendScheduler(limits=limits, clock=clock) as scheduler:
+        a, b = scheduler.open_stream(1), scheduler.open_stream(2)
+        b.submit("b0", kind="first", send=wire.to(2))  # t=0, served first
+        await clock.advance(0.5)
+        a.submit("a0", kind="first", send=wire.to(1))  # goes at 1.0, served last
+        await clock.advance(0.7)
+        a.submit("a final", kind="final", send=wire.to(1))  # t=1.2, the older final
+        await clock.advance(0.3)
+        b.submit("b final", kind="final", send=wire.to(2))  # t=1.5
+        assert await clock.run(asyncio.gather(a.close(), b.close()), within=10) == [True, True]
+    assert [f for _, _, f in wire.sent] == ["b0", "a0", "a final", "b final"]
+    assert [t for t, _, _ in wire.sent] == pytest.approx([0.0, 1.0, 2.0, 3.0])
