@@ -81,6 +81,9 @@ def limits_of(settings: Settings) -> Limits:
         per_chat_per_second=settings.limit_per_chat_per_second,
         per_group_per_minute=settings.limit_per_group_per_minute,
         global_per_second=settings.limit_global_per_second,
+        global_burst=settings.limit_global_burst,
+        max_in_flight=settings.limit_max_in_flight,
+        final_reserve=settings.limit_final_reserve,
     )
 
 

@@ -99,7 +99,10 @@ class Settings(BaseSettings):
     draft_interval: float = Field(0.5, gt=0)
     limit_per_chat_per_second: float = Field(1.0, gt=0)
     limit_per_group_per_minute: int = Field(20, ge=1)
-    limit_global_per_second: int = Field(30, ge=1)
+    limit_global_per_second: int = Field(25, ge=1)
+    limit_global_burst: int = Field(2, ge=1)
+    limit_max_in_flight: int = Field(10, ge=1)
+    limit_final_reserve: int = Field(10, ge=0)
     reply_give_up_seconds: float = Field(300.0, gt=0)
 
     log_level: str = "INFO"
