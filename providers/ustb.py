@@ -34,6 +34,7 @@ from providers.errors import (
     redact,
 )
 from providers.http import stream_limits
+from providers.retry import retry_after_from_headers
 from providers.thinktags import ThinkSplitter, ThinkTagSplitter
 from providers.types import AnswerDelta, ChatRequest, Chunk, Finish, SessionRefresh
 from providers.ustb_wire import (
@@ -70,14 +71,6 @@ def _origin(base_url: str) -> str:
     """``scheme://host[:port]`` of ``base_url`` (the ``Origin`` header value)."""
     parts = urlsplit(base_url)
     return f"{parts.scheme}://{parts.netloc}"
-
-
-def _retry_after(response: httpx.Response) -> float | None:
-    """Seconds from a ``Retry-After`` header given in seconds, if any."""
-    try:
-        return float(response.headers.get("retry-after", ""))
-    except ValueError:
-        return None
 
 
 class USTBClient:
@@ -309,8 +302,9 @@ class USTBClient:
             return
         body = (await self._read_body(response, model=model)).decode("utf-8", "replace")
         code, message = envelope_error(loads_or_none(body)) or (None, body[:300])
+        wait = retry_after_from_headers(response.headers)
         raise self._status_error(
-            status, code=code, message=message, model=model, retry_after=_retry_after(response)
+            status, code=code, message=message, model=model, retry_after=wait
         )
 
     async def _json_answer(self, response: httpx.Response, *, model: str) -> list[Chunk]:
