@@ -135,7 +135,7 @@ class TelegramReply:
         self._on_draft_failure = on_draft_failure
         self._state = StreamState()
         self._submitted = False
-        self._queued = False  # a non-final frame waits on the scheduler
+        self._queued: int | None = None  # the version of the non-final frame waiting
         self._version = 0
         self._closing = False
         self._typing: asyncio.Task[None] | None = None
@@ -147,14 +147,16 @@ class TelegramReply:
     async def begin(self) -> None:
         """Show at once that the message arrived: an empty draft, or ``typing``."""
         if self.draft_id is not None:
-            self._submit(self._frame(), "first")  # the "Thinking…" placeholder
+            # The "Thinking…" placeholder is an action: it goes at once when the budget
+            # has room, and under load it yields to answer text instead of delaying it.
+            self._submit(self._frame(), "action")
         else:
             self._typing = asyncio.create_task(self._keep_typing())
 
     def update(self, state: StreamState) -> None:
         """Note the newest text; queue a frame unless one is already waiting (O(1) per chunk)."""
         self._state = state
-        if not self._queued and not self.forbidden:
+        if self._queued is None and not self.forbidden:
             self._submit(self._frame(), "intermediate")
 
     async def restart(self, state: StreamState) -> None:
@@ -218,7 +220,8 @@ class TelegramReply:
             kind = "first"
         if kind != "action":
             self._submitted = True
-            self._queued = kind != "final"
+            if isinstance(frame, _Frame) and kind != "final":
+                self._queued = frame.version
         self.handle.submit(frame, kind=kind, send=self._send)
 
     async def _close(self, final: _Frame) -> None:
@@ -240,8 +243,8 @@ class TelegramReply:
                     self.chain.chat_id, ChatAction.TYPING, message_thread_id=self.chain.thread_id
                 )
                 return SendOutcome.SENT
-            if not frame.final:
-                self._queued = False  # chunks from now on need a new frame
+            if frame.version == self._queued:
+                self._queued = None  # chunks from now on need a new frame
             drafting = self.draft_id is not None and not frame.final
             draft_id = self.draft_id if drafting else None
             done = await self.chain.step(self._render(frame), draft_id=draft_id)
