@@ -13,6 +13,7 @@ from bot.scheduler import Limits, SendOutcome, SendScheduler, StreamHandle
 from bot.scheduler_clock import FakeClock
 from bot.scheduler_limits import TELEGRAM_LIMITS
 from bot.scheduler_stream import SendCallback
+from tests.bot.test_scheduler_limits import max_in_window
 
 pytestmark = pytest.mark.timeout(20)
 
@@ -76,17 +77,6 @@ async def stream_reply(
     handle.submit(f"{label} final", kind="final", send=send)
     assert await handle.close()
     return submitted
-
-
-def max_in_window(times: list[float], window: float) -> int:
-    """Return the most sends in any half-open window ``[t, t + window)``."""
-    best, j = 0, 0
-    for i, start in enumerate(times):
-        j = max(j, i)
-        while j < len(times) and times[j] < start + window - TOLERANCE:
-            j += 1
-        best = max(best, j - i)
-    return best
 
 
 def bucket_excess(times: list[float], *, rate: float, burst: int) -> float:
