@@ -112,3 +112,14 @@ async def test_daily_limit_and_usage(world: World, bot: BotRunner) -> None:
                     + t("usage_limit", "en", limit=1, left=0))
         await settle(lambda: replied(world, CHAT, expected))
     assert len(world.openai.requests) == 1
+
+
+async def test_allow_list_refuses_strangers(world: World, bot: BotRunner) -> None:
+    """With ALLOWED_USER_IDS set, a stranger hears the bot is private; a listed user is answered."""
+    world.openai.script.append(Answer("hello friend"))
+    async with bot(allowed_user_ids=[str(USER)]):
+        world.telegram.push_text(chat_id=999, user_id=999, text="let me in")
+        await settle(lambda: replied(world, 999, t("not_allowed", "en")))
+        world.telegram.push_text(chat_id=CHAT, user_id=USER, text="hi")
+        await settle(lambda: replied(world, CHAT, "hello friend"))
+    assert len(world.openai.requests) == 1, "the stranger's message never reached the model"
