@@ -12,10 +12,8 @@ A platform is enabled when its credentials are set:
   (the key may be empty: Ollama, vLLM): standard quirks, ``stream_usage`` on.
 - each ``CUSTOM_PROVIDERS`` entry: standard quirks, ``stream_usage`` on.
 
-Zhipu and Z.ai send ``usage`` on their last chunk anyway, so ``stream_usage`` is off
-there. Whether ZJU's gateway accepts ``stream_options`` is unknown (providers.md);
-the tolerant choice is not to send it: the decoder takes ``usage`` wherever it
-arrives, and a strict server cannot refuse a field it never gets. Endpoints whose
+The quirks are ``providers.openai_compat.PLATFORM_QUIRKS`` (the reasons are written
+there). Endpoints whose
 host is a known platform (``api.deepseek.com``, ``bigmodel.cn``, ``z.ai``,
 ``aliyuncs.com``) get that platform's thinking and image quirks.
 
@@ -30,8 +28,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterable
-from dataclasses import dataclass, field, replace
-from typing import Literal, TypedDict
+from dataclasses import dataclass, replace
 from urllib.parse import urlsplit
 
 import httpx
@@ -50,11 +47,12 @@ from providers.catalogue import (
     builtin_entries,
     load_catalogue_file,
 )
+from providers.openai_compat import PLATFORM_QUIRKS, OpenAIQuirks
+from providers.zhipu_auth import is_jwt_key
 
 __all__ = [
     "PlatformConfig",
     "PlatformSetup",
-    "QuirkSpec",
     "build_catalogue",
     "build_clients",
     "build_platform_setups",
@@ -63,29 +61,11 @@ __all__ = [
 ]
 
 
-class QuirkSpec(TypedDict, total=False):
-    """Keyword arguments for ``providers.openai_compat.OpenAIQuirks`` (unset: its default)."""
-
-    thinking: Literal["none", "zhipu", "dashscope", "deepseek"]
-    image_format: Literal["data_url", "raw_base64"]
-    stream_usage: bool
-    jwt_auth: bool
-    clamp_sampling: bool
-
-
-_ZHIPU_FAMILY: QuirkSpec = {
-    "thinking": "zhipu",
-    "image_format": "raw_base64",
-    "clamp_sampling": True,
-    "stream_usage": False,
-}
-_DASHSCOPE: QuirkSpec = {"thinking": "dashscope", "stream_usage": True}
-_STANDARD: QuirkSpec = {"stream_usage": True}
-_HOST_QUIRKS: dict[str, QuirkSpec] = {
-    "deepseek.com": {"thinking": "deepseek", "stream_usage": True},
-    "bigmodel.cn": _ZHIPU_FAMILY,
-    "z.ai": _ZHIPU_FAMILY,
-    "aliyuncs.com": _DASHSCOPE,
+_HOST_QUIRKS: dict[str, OpenAIQuirks] = {
+    "deepseek.com": PLATFORM_QUIRKS["deepseek"],
+    "bigmodel.cn": PLATFORM_QUIRKS["zhipu"],
+    "z.ai": PLATFORM_QUIRKS["zai"],
+    "aliyuncs.com": PLATFORM_QUIRKS["dashscope"],
 }
 
 _CREDENTIAL_ENV = {
@@ -113,7 +93,7 @@ class PlatformConfig:
     api_key: SecretStr = _NO_SECRET
     easy_session: SecretStr = _NO_SECRET
     cookie_vjuid_login: SecretStr = _NO_SECRET
-    quirks: QuirkSpec = field(default_factory=lambda: QuirkSpec())
+    quirks: OpenAIQuirks = PLATFORM_QUIRKS["openai"]
     models: tuple[CatalogueEntry, ...] = ()
 
 
@@ -123,12 +103,6 @@ class PlatformSetup:
 
     info: PlatformInfo
     client: ChatClient
-
-
-def _is_jwt_key(api_key: str) -> bool:
-    """Whether a Zhipu key has the legacy ``id.secret`` shape (one dot, both sides non-empty)."""
-    key_id, dot, secret = api_key.partition(".")
-    return bool(dot and key_id and secret and "." not in secret)
 
 
 def _builtin_platforms(settings: Settings) -> dict[str, PlatformInfo]:
@@ -150,17 +124,18 @@ def _builtin_configs(settings: Settings) -> list[PlatformConfig]:
     """The seed platforms whose credentials are set, in display order."""
     platforms = _builtin_platforms(settings)
     keys = {
-        "zju": (settings.zju_api_key, QuirkSpec(stream_usage=False)),
-        "zhipu": (settings.zhipuai_api_key, _ZHIPU_FAMILY),
-        "zai": (settings.zai_api_key, _ZHIPU_FAMILY),
-        "dashscope": (settings.dashscope_api_key, _DASHSCOPE),
+        "zju": settings.zju_api_key,
+        "zhipu": settings.zhipuai_api_key,
+        "zai": settings.zai_api_key,
+        "dashscope": settings.dashscope_api_key,
     }
     configs = []
-    for name, (key, quirks) in keys.items():
+    for name, key in keys.items():
         if not key.get_secret_value():
             continue
-        if name == "zhipu":
-            quirks = {**quirks, "jwt_auth": _is_jwt_key(key.get_secret_value())}
+        quirks = PLATFORM_QUIRKS[name]
+        if quirks.jwt_auth:  # the client signs a JWT only for id.secret keys; say which
+            quirks = replace(quirks, jwt_auth=is_jwt_key(key.get_secret_value()))
         env = _CREDENTIAL_ENV[name]
         configs.append(PlatformConfig(platforms[name], env, api_key=key, quirks=quirks))
     session, sso = settings.ustb_easy_session, settings.ustb_cookie_vjuid_login
@@ -172,13 +147,13 @@ def _builtin_configs(settings: Settings) -> list[PlatformConfig]:
     return configs
 
 
-def _endpoint_quirks(base_url: str) -> QuirkSpec:
+def _endpoint_quirks(base_url: str) -> OpenAIQuirks:
     """Standard quirks, or a known platform's when the endpoint's host belongs to it."""
     host = (urlsplit(base_url).hostname or "").lower()
     for suffix, quirks in _HOST_QUIRKS.items():
         if host == suffix or host.endswith("." + suffix):
             return quirks
-    return _STANDARD
+    return PLATFORM_QUIRKS["openai"]
 
 
 def _endpoint_config(endpoint: CustomEndpoint, *, source: str) -> PlatformConfig:
@@ -292,13 +267,13 @@ def _make_client(
             idle_timeout=settings.provider_idle_timeout,
             transport=transport,
         )
-    from providers.openai_compat import OpenAICompatClient, OpenAIQuirks
+    from providers.openai_compat import OpenAICompatClient
 
     return OpenAICompatClient(
         info.name,
         base_url=info.base_url,
         api_key=config.api_key.get_secret_value(),
-        quirks=OpenAIQuirks(**config.quirks),
+        quirks=config.quirks,
         connect_timeout=settings.provider_connect_timeout,
         first_token_timeout=settings.provider_first_token_timeout,
         idle_timeout=settings.provider_idle_timeout,

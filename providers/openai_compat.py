@@ -92,20 +92,26 @@ class OpenAIQuirks:
 
 
 PLATFORM_QUIRKS: dict[str, OpenAIQuirks] = {
-    "openai": OpenAIQuirks(user_field="user"),
-    "zju": OpenAIQuirks(),
+    "openai": OpenAIQuirks(),
+    # Whether ZJU's gateway accepts stream_options is unknown (providers.md); not sending
+    # it is the tolerant choice: the decoder takes usage wherever it arrives.
+    "zju": OpenAIQuirks(stream_usage=False),
+    # Zhipu and Z.ai send usage on their last chunk anyway. jwt_auth: a legacy
+    # ``id.secret`` key signs a JWT; any other key goes as a plain Bearer token.
     "zhipu": OpenAIQuirks(
         thinking="zhipu", image_format="raw_base64", stream_usage=False,
-        clamp_sampling=True, user_field="user_id",
+        clamp_sampling=True, jwt_auth=True,
     ),
     "zai": OpenAIQuirks(
-        thinking="zhipu", image_format="raw_base64", stream_usage=False,
-        clamp_sampling=True, user_field="user_id",
+        thinking="zhipu", image_format="raw_base64", stream_usage=False, clamp_sampling=True,
     ),
-    "dashscope": OpenAIQuirks(thinking="dashscope", user_field="user"),
+    "dashscope": OpenAIQuirks(thinking="dashscope"),
     "deepseek": OpenAIQuirks(thinking="deepseek"),
 }
-"""Known platforms' quirks (providers.md table); anything else uses ``OpenAIQuirks()``."""
+"""Known platforms' quirks (providers.md table); anything else uses ``OpenAIQuirks()``.
+
+No platform gets ``user_field``: Telegram user ids are not sent to providers unless a
+deployment opts in."""
 
 
 def _image_url(image: ImagePart, image_format: str) -> str:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import os
 import re
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -19,6 +20,7 @@ from bot.platforms import (
     enabled_platforms,
 )
 from bot.settings import ConfigError, CustomEndpoint, Settings
+from providers.openai_compat import OpenAIQuirks
 from providers.types import AnswerDelta, ChatMessage, ChatRequest, Finish
 
 # Real Zhipu secrets are 16 characters; pyjwt warns on HMAC keys under 32 bytes, so the
@@ -101,19 +103,16 @@ def test_quirks_per_platform() -> None:
         openai_models="llama3.2",
     )
     quirks = {c.info.name: c.quirks for c in enabled_platforms(settings)}
-    assert quirks["zju"] == {"stream_usage": False}
-    zhipu_family = {
-        "thinking": "zhipu",
-        "image_format": "raw_base64",
-        "clamp_sampling": True,
-        "stream_usage": False,
-    }
-    assert quirks["zhipu"] == {**zhipu_family, "jwt_auth": True}
+    assert quirks["zju"] == OpenAIQuirks(stream_usage=False)
+    zhipu_family = OpenAIQuirks(
+        thinking="zhipu", image_format="raw_base64", clamp_sampling=True, stream_usage=False
+    )
+    assert quirks["zhipu"] == replace(zhipu_family, jwt_auth=True)
     assert quirks["zai"] == zhipu_family
-    assert quirks["dashscope"] == {"thinking": "dashscope", "stream_usage": True}
-    assert quirks["openai"] == {"stream_usage": True}
+    assert quirks["dashscope"] == OpenAIQuirks(thinking="dashscope", stream_usage=True)
+    assert quirks["openai"] == OpenAIQuirks(stream_usage=True)
     plain = make_settings(zhipuai_api_key="plain-bearer-key")
-    assert enabled_platforms(plain)[0].quirks["jwt_auth"] is False
+    assert enabled_platforms(plain)[0].quirks.jwt_auth is False
 
 
 def test_quick_start_models_carry_vision_and_reasoning_marks() -> None:
@@ -157,8 +156,8 @@ def test_custom_providers_from_the_environment(monkeypatch: pytest.MonkeyPatch) 
     settings = make_settings()
     configs = enabled_platforms(settings)
     assert [c.info.name for c in configs] == ["deepseek", "vllm"]
-    assert configs[0].quirks == {"thinking": "deepseek", "stream_usage": True}
-    assert configs[1].quirks == {"stream_usage": True}
+    assert configs[0].quirks == OpenAIQuirks(thinking="deepseek", stream_usage=True)
+    assert configs[1].quirks == OpenAIQuirks(stream_usage=True)
     catalogue = build_catalogue(settings)
     assert catalogue.resolve("deepseek-reasoner").reasoning
     assert [m.key for m in catalogue.enabled_models()] == [

@@ -5,6 +5,7 @@ from __future__ import annotations
 import base64
 import json
 import time
+from dataclasses import replace
 from typing import Any
 
 import httpx
@@ -178,7 +179,8 @@ async def test_temperature_not_clamped_by_default() -> None:
 
 async def test_user_field() -> None:
     """The user id goes in the platform's field, or nowhere when the quirk has none."""
-    zhipu = await send(ask(user_id="u-123456"), quirks=PLATFORM_QUIRKS["zhipu"])
+    with_user = replace(PLATFORM_QUIRKS["zhipu"], user_field="user_id")
+    zhipu = await send(ask(user_id="u-123456"), quirks=with_user)
     assert zhipu.body["user_id"] == "u-123456"
     plain = await send(ask(user_id="u-123456"))
     assert "user" not in plain.body
