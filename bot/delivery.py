@@ -46,7 +46,6 @@ class MessageChain:
     frozen: int = 0
     frozen_units: int = 0
     draft: Rendered | None = None
-    calls: int = 0
 
     @property
     def has_message(self) -> bool:
@@ -92,7 +91,6 @@ class MessageChain:
         return True
 
     async def _draft(self, draft_id: int, part: Rendered) -> None:
-        self.calls += 1
         await self.bot.send_message_draft(
             self.chat_id, draft_id, part.text or None, message_thread_id=self.thread_id,
             entities=part.entities or None,
@@ -128,7 +126,6 @@ class MessageChain:
             if self.reply_to and not self.message_ids
             else None
         )
-        self.calls += 1
         try:
             message = await self.bot.send_message(
                 self.chat_id, part.text, entities=part.entities or None,
@@ -144,7 +141,6 @@ class MessageChain:
         return message.message_id
 
     async def _edit(self, index: int, part: Rendered) -> None:
-        self.calls += 1
         try:
             await self.bot.edit_message_text(
                 part.text, chat_id=self.chat_id, message_id=self.message_ids[index],

@@ -120,10 +120,6 @@ class ConversationService:
         event.set()
         return True
 
-    def is_busy(self, scope: str) -> bool:
-        """True while a turn of ``scope`` streams in this process."""
-        return scope in self._stops
-
     async def run_turn(self, turn: TurnInput, sink: ReplySink) -> Outcome:
         """Answer ``turn`` through ``sink`` and store the exchange; never raises ProviderError.
 

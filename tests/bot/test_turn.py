@@ -189,7 +189,7 @@ async def test_stop_closes_stream_and_stores_partial(store: ConversationStore) -
     conversations = service(store, client)
     turn = asyncio.create_task(conversations.run_turn(TurnInput("u:1", 1, "q"), sink))
     await sink.first_update.wait()
-    assert conversations.is_busy("u:1") and conversations.stop("u:1")
+    assert conversations.stop("u:1"), "a reply is being written"
     assert await asyncio.wait_for(turn, 5) is Outcome.STOPPED
     assert client.closed_streams == 1 and not hold.is_set()
     assert (await store.load_history("u:1"))[1] == StoredMessage(
