@@ -6,7 +6,7 @@ from telegram import Update
 
 from bot.context import BotContext
 from bot.texts import t
-from handlers.commands import model_keyboard, settings_keyboard
+from handlers.commands import model_key_of, model_keyboard, settings_keyboard
 from handlers.common import lang_of, scope_for
 
 __all__ = ["change_setting", "choose_model"]
@@ -29,11 +29,7 @@ async def choose_model(update: Update, context: BotContext) -> None:
     if parsed is None or parsed[0] != user.id or query.message is None:
         await query.answer(t("not_your_menu", lang), show_alert=True)
         return
-    key = "|".join(parsed[1])
-    if key.startswith("#"):  # long key: "#<platform>#<index>"
-        _, platform, index = key.split("#")
-        models = context.services.catalogue.by_platform().get(platform, [])
-        key = models[int(index)].key if index.isdigit() and int(index) < len(models) else ""
+    key = model_key_of("|".join(parsed[1]), context.services.catalogue)
     scope = await scope_for(context, query.message, user)  # type: ignore[arg-type]
     info = await context.services.conversations.set_model(scope, key)
     if info is None:

@@ -12,8 +12,11 @@ from bot.groups import is_shared, set_shared
 from bot.images import fetch_images
 from bot.texts import Lang, t
 from handlers.common import lang_of, scope_for, shows_reasoning
+from providers.catalogue import Catalogue
 
 __all__ = [
+    "model_button_data",
+    "model_key_of",
     "model_keyboard",
     "regenerate_answer",
     "reset_conversation",
@@ -64,11 +67,25 @@ def model_keyboard(context: BotContext, *, owner: int, current: str) -> InlineKe
             marks = ("👁" if info.vision else "") + ("🧠" if info.reasoning else "")
             check = "✅ " if info.key == current else ""
             label = f"{check}{info.display_name} {marks}".strip()
-            data = f"m|{owner}|{info.key}"
-            if len(data.encode()) > 64:  # Bot API callback_data limit
-                data = f"m|{owner}|#{platform}#{index}"
+            data = model_button_data(owner, info.key, platform, index)
             rows.append([InlineKeyboardButton(f"[{platform}] {label}", callback_data=data)])
     return InlineKeyboardMarkup(rows)
+
+
+def model_button_data(owner: int, key: str, platform: str, index: int) -> str:
+    """``m|<owner>|<model key>``, or ``m|<owner>|#<platform>#<index>`` when that would pass
+    the Bot API's 64-byte ``callback_data`` limit (read back by :func:`model_key_of`)."""
+    data = f"m|{owner}|{key}"
+    return data if len(data.encode()) <= 64 else f"m|{owner}|#{platform}#{index}"
+
+
+def model_key_of(pressed: str, catalogue: Catalogue) -> str:
+    """The model key a /model button names (the part after ``m|<owner>|``); "" if none."""
+    if not pressed.startswith("#"):
+        return pressed
+    platform, _, index = pressed[1:].partition("#")
+    models = catalogue.by_platform().get(platform, [])
+    return models[int(index)].key if index.isdigit() and int(index) < len(models) else ""
 
 
 async def show_model_menu(update: Update, context: BotContext) -> None:
