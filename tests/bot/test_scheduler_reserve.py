@@ -5,57 +5,17 @@ from __future__ import annotations
 import asyncio
 import itertools
 import math
-from dataclasses import dataclass, field
 
 import pytest
 
-from bot.scheduler import Limits, SendOutcome, SendScheduler, StreamHandle
+from bot.scheduler import Limits, SendScheduler, StreamHandle
 from bot.scheduler_clock import FakeClock
 from bot.scheduler_limits import TELEGRAM_LIMITS
-from bot.scheduler_stream import SendCallback
-from tests.bot.test_scheduler_limits import max_in_window
+from tests.bot.test_scheduler_limits import Wire, max_in_window
 
 pytestmark = pytest.mark.timeout(20)
 
 TOLERANCE = 1e-6  # float slack when comparing counts with rate * seconds
-
-
-@dataclass
-class Wire:
-    """The fake Telegram edge: records (virtual time, chat_id, frame) of each launched send."""
-
-    clock: FakeClock
-    latency: float = 0.0
-    sent: list[tuple[float, int, str]] = field(default_factory=list)
-    in_flight: int = 0
-    most_in_flight: int = 0
-
-    def to(self, chat_id: int) -> SendCallback[str]:
-        """Return a send callback for ``chat_id`` that records, then takes ``latency``."""
-
-        async def deliver(frame: str) -> SendOutcome | None:
-            self.sent.append((self.clock.now(), chat_id, frame))
-            self.in_flight += 1
-            self.most_in_flight = max(self.most_in_flight, self.in_flight)
-            try:
-                if self.latency:
-                    await self.clock.sleep(self.latency)
-            finally:
-                self.in_flight -= 1
-            return None
-
-        return deliver
-
-    def times(self, chat_id: int | None = None) -> list[float]:
-        """Return the send times, of one chat or of all."""
-        return sorted(t for t, c, _ in self.sent if chat_id is None or c == chat_id)
-
-    def when(self, frame: str) -> float:
-        """Return when the first frame starting with ``frame`` was sent (``ValueError``: never)."""
-        for t, _, sent in self.sent:
-            if sent.startswith(frame):
-                return t
-        raise ValueError(frame)
 
 
 async def stream_reply(
