@@ -104,3 +104,11 @@ def test_env_example_lists_every_setting() -> None:
     missing = [name.upper() for name in Settings.model_fields
                if f"{name.upper()}=" not in example]
     assert missing == []
+
+
+def test_console_script_points_at_main() -> None:
+    """The installed `classbot` console script runs bot.__main__:main."""
+    from importlib.metadata import entry_points
+
+    (script,) = [e for e in entry_points(group="console_scripts") if e.name == "classbot"]
+    assert script.value == "bot.__main__:main"

@@ -17,11 +17,16 @@ class RecordingHandle:
     submitted: list[tuple[Any, str]] = field(default_factory=list)
     send: Any = None
     chat_id: int = 5
+    cancelled: bool = False
 
     def submit(self, frame: Any, *, kind: str, send: Any) -> None:
         """Record the frame and its kind."""
         self.submitted.append((frame, kind))
         self.send = send
+
+    def cancel(self) -> None:
+        """Forget everything queued."""
+        self.cancelled = True
 
 
 class TextBot:
@@ -47,3 +52,23 @@ async def test_thousand_chunks_queue_one_frame_until_it_is_sent() -> None:
     reply.update(state)
     reply.update(state)
     assert [kind for _, kind in handle.submitted] == ["first", "intermediate"]
+
+
+async def test_typing_repeats_until_the_first_message(monkeypatch: Any) -> None:
+    """Without drafts, typing is queued at once and again every few seconds until text shows."""
+    import asyncio
+
+    import bot.reply
+
+    monkeypatch.setattr(bot.reply, "TYPING_EVERY", 0.01)
+    handle = RecordingHandle()
+    reply = TelegramReply(MessageChain(TextBot(), 5), handle, lang="en")  # type: ignore[arg-type]
+    await reply.begin()
+    await asyncio.sleep(0.055)
+    actions = [kind for _, kind in handle.submitted if kind == "action"]
+    assert len(actions) >= 3, "typing is repeated while the model works"
+    reply.chain.message_ids.append(1)  # the first message is out
+    await asyncio.sleep(0.03)
+    assert len([k for _, k in handle.submitted if k == "action"]) <= len(actions) + 1
+    await reply.abandon()
+    assert handle.cancelled
