@@ -1,9 +1,11 @@
 """The Telegram reply stream: a :class:`bot.turn.ReplySink` that shows a turn in a chat.
 
-Every Bot API call of a reply goes through the bot-wide :class:`SendScheduler`, which
-keeps Telegram's per-chat, per-group and global limits, prefers first and final
-frames, and sends only the newest text of a reply. Frames are rendered when they are
-about to be sent, never per chunk.
+Every send, edit, draft and chat action of a reply goes through the bot-wide
+:class:`SendScheduler`, which keeps Telegram's per-chat, per-group and global limits,
+prefers first and final frames, and sends only the newest text of a reply. (Two rare
+repairs go around it: deleting the extra messages of a stream that restarts, and
+re-sending a message the user deleted.) Frames are rendered when they are about to
+be sent, never per chunk.
 
 - Private chats with drafts on: an empty draft ("Thinking…") at once, then
   ``sendMessageDraft`` frames, and the finished answer with ``sendMessage``. Any draft
