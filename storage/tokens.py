@@ -9,6 +9,8 @@ An image kept in history counts as a flat :data:`IMAGE_TOKENS`.
 
 from __future__ import annotations
 
+import re
+
 __all__ = ["IMAGE_TOKENS", "estimate_tokens"]
 
 IMAGE_TOKENS = 256
@@ -28,9 +30,10 @@ _CJK_RANGES = (
 )
 
 
-def _is_cjk(char: str) -> bool:
-    code = ord(char)
-    return any(low <= code <= high for low, high in _CJK_RANGES)
+_CJK_RUN = re.compile(
+    "[" + "".join(f"{chr(low)}-{chr(high)}" for low, high in _CJK_RANGES) + "]+"
+)
+"""A run of CJK characters; one regex scan instead of a Python loop per character."""
 
 
 def estimate_tokens(text: str) -> int:
@@ -38,6 +41,6 @@ def estimate_tokens(text: str) -> int:
 
     Returns a non-negative int; ``""`` is 0 and any non-empty text is at least 1.
     """
-    cjk = sum(1 for char in text if _is_cjk(char))
+    cjk = sum(map(len, _CJK_RUN.findall(text)))
     other = len(text) - cjk
     return cjk + (other + 3) // 4
