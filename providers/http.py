@@ -1,10 +1,14 @@
-"""HTTP client settings shared by every provider client."""
+"""HTTP client settings and the paced body reader shared by every provider client."""
 
 from __future__ import annotations
 
+import asyncio
+import math
+from collections.abc import AsyncGenerator, AsyncIterator, Callable
+
 import httpx
 
-__all__ = ["MAX_STREAMS", "stream_limits"]
+__all__ = ["MAX_STREAMS", "READ_INTERVAL", "EventDeadline", "PacedStream", "stream_limits"]
 
 MAX_STREAMS = 1000
 """Streams one client may hold open at once. httpx's default pool of 100 connections
@@ -15,3 +19,124 @@ bench/streaming.py); each streaming answer holds one connection for its whole le
 def stream_limits() -> httpx.Limits:
     """Connection limits for a provider's ``httpx.AsyncClient``: many long streams, 100 idle."""
     return httpx.Limits(max_connections=MAX_STREAMS, max_keepalive_connections=100)
+
+
+READ_INTERVAL = 0.1
+"""Seconds between two reads of one streaming response body (:class:`PacedStream`).
+
+A provider sends one SSE event per token, 20–100 per second, each in its own TCP
+segment; reading each as it lands costs a trip through anyio, httpcore, h11 and httpx
+per event (~100 µs of CPU; bench/streaming.py). Reading at most every 0.1 s takes every
+event that arrived meanwhile in one read, and adds at most 0.1 s to what the user sees
+(drafts go every 0.5 s, group edits every few seconds)."""
+
+
+class PacedStream(httpx.AsyncByteStream):
+    """A response body read from the network at most once per ``interval`` seconds.
+
+    Wraps ``response.stream`` (set ``response.stream = PacedStream(response.stream, …)``
+    before reading). httpcore hands over one piece per HTTP chunk (one SSE event), and
+    reads the socket only when it has no whole chunk buffered. After a piece that
+    needed a socket read (the read suspended the task; pieces already buffered never
+    do), the next piece is asked for no sooner than ``interval`` seconds after that
+    read, so the next read takes every byte that arrived meanwhile (up to httpcore's
+    64 KiB) and the pieces it holds then come without further reads. Buffered pieces
+    are never delayed, so throughput never drops below what arrives. The first read is
+    not delayed.
+
+    ``deadline`` is called before every piece and returns the loop time (seconds,
+    ``loop.time()``) by which that piece must arrive; past it the read is cancelled and
+    ``TimeoutError`` raised. The caller decides what the deadline means (first event,
+    then idle time since the last event), so bytes that are not events (SSE comments)
+    do not move it.
+    """
+
+    def __init__(
+        self, inner: httpx.AsyncByteStream, *, interval: float, deadline: Callable[[], float]
+    ) -> None:
+        """Wrap ``inner``; ``interval`` in seconds (0 reads as soon as asked)."""
+        self._inner = inner
+        self._interval = interval
+        self._deadline = deadline
+
+    async def __aiter__(self) -> AsyncIterator[bytes]:
+        """Yield the body's bytes piece by piece; raises ``TimeoutError`` past a deadline."""
+        loop = asyncio.get_running_loop()
+        pieces = aiter(self._inner)
+        next_read = -math.inf
+        try:
+            while True:
+                delay = next_read - loop.time()
+                if delay > 0:
+                    await asyncio.sleep(delay)
+                probe = _SuspendProbe(loop)
+                try:
+                    async with asyncio.timeout_at(self._deadline()):
+                        piece = await anext(pieces)
+                except StopAsyncIteration:
+                    return
+                if probe.suspended():  # a socket read: pace the next one
+                    next_read = loop.time() + self._interval
+                yield piece
+        finally:
+            if isinstance(pieces, AsyncGenerator):
+                await pieces.aclose()
+
+    async def aclose(self) -> None:
+        """Close the wrapped stream (and with it the connection's response)."""
+        await self._inner.aclose()
+
+
+class _SuspendProbe:
+    """Tells whether the task let the event loop run since the probe was made.
+
+    A ``call_soon`` callback runs only when the running task suspends, so it having
+    run means the awaited call waited (for the network), not that it was served from
+    a buffer. Costs one loop handle (~1 µs).
+    """
+
+    __slots__ = ("_handle", "_ran")
+
+    def __init__(self, loop: asyncio.AbstractEventLoop) -> None:
+        self._ran = False
+        self._handle = loop.call_soon(self._set)
+
+    def _set(self) -> None:
+        self._ran = True
+
+    def suspended(self) -> bool:
+        """Return whether the loop ran meanwhile (and drop the callback if it did not)."""
+        self._handle.cancel()
+        return self._ran
+
+
+class EventDeadline:
+    """When the next read of a stream must return: the first-event deadline, then idle time.
+
+    Call it (as :class:`PacedStream`'s ``deadline``) for the loop time (seconds) the
+    next read must finish by: ``first`` until the first event, then ``idle`` seconds
+    after the last event. :meth:`mark` records an event (one ``loop.time()`` call, so
+    it is cheap to call per event).
+    """
+
+    __slots__ = ("_first", "_idle", "_last", "_loop")
+
+    def __init__(self, *, first: float, idle: float) -> None:
+        """``first``: loop time of the first-event deadline; ``idle``: seconds between events."""
+        self._first = first
+        self._idle = idle
+        self._last: float | None = None
+        self._loop = asyncio.get_running_loop()
+
+    @property
+    def started(self) -> bool:
+        """Whether an event has been marked."""
+        return self._last is not None
+
+    def mark(self) -> None:
+        """Record that an event arrived now."""
+        self._last = self._loop.time()
+
+    def __call__(self) -> float:
+        """Return the loop time by which the next read must return."""
+        return self._first if self._last is None else self._last + self._idle

@@ -13,8 +13,11 @@ Error mapping (all :class:`~providers.errors.ProviderError`; text redacted of th
   ``StreamBroken`` (the user already saw text, so it is a broken stream).
 - Response headers plus the first SSE event (comments do not count) not within
   ``first_token_timeout`` of sending → ``FirstTokenTimeout``; a gap longer than
-  ``idle_timeout`` between two events → ``IdleTimeout`` (asyncio timeouts around
-  each read, so a trickle of keep-alive bytes cannot hide a stall).
+  ``idle_timeout`` between two events → ``IdleTimeout`` (an asyncio timeout around
+  each read of the body, due ``idle_timeout`` after the last *event*, so a trickle of
+  keep-alive bytes cannot hide a stall; :class:`~providers.http.PacedStream`).
+- The body is read at most every ``read_interval`` seconds
+  (:data:`~providers.http.READ_INTERVAL`), each read taking all events that arrived.
 - Status >= 300 → :func:`~providers.errors.error_from_status` with the body's
   ``error.code``/``message``, ``retry_after`` and the request id.
 - A 2xx ``application/json`` answer → an error body or a non-stream completion.
@@ -45,7 +48,7 @@ from providers.errors import (
     error_from_status,
     redact,
 )
-from providers.http import stream_limits
+from providers.http import READ_INTERVAL, EventDeadline, PacedStream, stream_limits
 from providers.retry import retry_after_from_headers
 from providers.sse import OpenAIStreamDecoder, completion_chunks, error_fields
 from providers.types import ChatMessage, ChatRequest, Chunk, ImagePart
@@ -193,16 +196,18 @@ class OpenAICompatClient:
         first_token_timeout: float = 60,
         idle_timeout: float = 60,
         transport: httpx.AsyncBaseTransport | None = None,
+        read_interval: float = READ_INTERVAL,
     ) -> None:
         self.name = name
+        self.read_interval = read_interval
         self.base_url = base_url.rstrip("/")
         self.quirks = quirks
         self.first_token_timeout = first_token_timeout
         self.idle_timeout = idle_timeout
         self._api_key = api_key
         self._jwt = ZhipuJWT(api_key) if quirks.jwt_auth and is_jwt_key(api_key) else None
-        # Read stalls are caught by asyncio timeouts per event; httpx's read timeout
-        # is only a backstop a little past them.
+        # Read stalls are caught by the paced body's deadline (EventDeadline); httpx's
+        # read timeout is only a backstop a little past them.
         backstop = max(first_token_timeout, idle_timeout) + 5
         timeout = httpx.Timeout(backstop, connect=connect_timeout, pool=connect_timeout)
         self._http = httpx.AsyncClient(
@@ -269,32 +274,27 @@ class OpenAICompatClient:
             provider=self.name, model=request.model, secrets=(self._api_key,)
         )
         decoder.request_id = _request_id(response)
-        started = False
+        watch = EventDeadline(first=deadline, idle=self.idle_timeout)
+        body = response.stream
+        assert isinstance(body, httpx.AsyncByteStream)  # an AsyncClient's response
+        response.stream = PacedStream(body, interval=self.read_interval, deadline=watch)
         async with aclosing(EventSource(response).aiter_sse()) as events:
             while not decoder.done:
-                event = await self._next_event(events, request, deadline, started=started)
+                event = await self._next_event(events, request, started=watch.started)
                 if event is None:
                     break
-                started = True
+                watch.mark()
                 for chunk in decoder.feed(event.data, event=event.event):
                     yield chunk
         for chunk in decoder.finish():
             yield chunk
 
     async def _next_event(
-        self,
-        events: AsyncIterator[ServerSentEvent],
-        request: ChatRequest,
-        deadline: float,
-        *,
-        started: bool,
+        self, events: AsyncIterator[ServerSentEvent], request: ChatRequest, *, started: bool
     ) -> ServerSentEvent | None:
-        """Read one event within the first-token deadline or the idle timeout."""
-        loop = asyncio.get_running_loop()
-        when = loop.time() + self.idle_timeout if started else deadline
+        """Read one event; the paced body raises ``TimeoutError`` past the watch's deadline."""
         try:
-            async with asyncio.timeout_at(when):
-                return await anext(events)
+            return await anext(events)
         except StopAsyncIteration:
             return None
         except TimeoutError as exc:

@@ -82,7 +82,13 @@ DONE = b"data: [DONE]\n\n"
 def make_client(
     handler: Callable[[httpx.Request], Any], **kwargs: Any
 ) -> OpenAICompatClient:
-    """A client whose network is the given MockTransport handler."""
+    """A client whose network is the given MockTransport handler.
+
+    Reads are not paced (``read_interval=0``) unless asked: a mock body produces each
+    piece when it is read, so pacing would only slow it down; pacing over a real socket
+    is tested in test_http_paced.py.
+    """
+    kwargs.setdefault("read_interval", 0.0)
     return OpenAICompatClient(
         "fake",
         base_url="https://api.example.test/v1",
@@ -311,6 +317,14 @@ async def test_idle_timeout_between_chunks() -> None:
             seen.append(item)
     assert seen == [AnswerDelta("a")]
     assert body.closed
+
+
+@pytest.mark.timeout(10)
+async def test_keep_alive_trickle_does_not_hide_a_stall() -> None:
+    """SSE comments after the first event do not reset the idle timeout: only events do."""
+    body = FakeBody([chunk("a"), *([0.05, b": keep-alive\n\n"] * 20), chunk("b", "stop")])
+    with pytest.raises(IdleTimeout):
+        await collect(make_client(answer_with(body), idle_timeout=0.3))
 
 
 @pytest.mark.timeout(10)
