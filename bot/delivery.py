@@ -34,7 +34,11 @@ class MessageChain:
     """The messages of one reply in one chat.
 
     ``reply_to`` is the user's message id the first message replies to;
-    ``thread_id`` the forum topic, if any.
+    ``thread_id`` the forum topic, if any. ``owed`` (set by each :meth:`step`) is the
+    Bot API calls the final text will likely still need: one per part whose message
+    is not yet as shown, the last part always (the final text differs from a partial
+    one), plus one for a continuation (the live message may still fill, be frozen,
+    and go on in a new message: LLM answers often outgrow 4096 units).
     """
 
     bot: Bot
@@ -46,6 +50,7 @@ class MessageChain:
     frozen: int = 0
     frozen_units: int = 0
     draft: Rendered | None = None
+    owed: int = 2
 
     @property
     def has_message(self) -> bool:
@@ -67,6 +72,7 @@ class MessageChain:
         """
         rest = slice_rendered(whole, self.frozen_units)
         parts = split_rendered(rest) if rest.text.strip() else []
+        self.owed = self._owed(parts)
         if not parts:
             if draft_id is not None and self.draft is None and not self.message_ids:
                 await self._draft(draft_id, Rendered(""))  # the "Thinking…" placeholder
@@ -89,6 +95,15 @@ class MessageChain:
         if index >= len(self.sent) or self.sent[index] != last:
             await self._put(index, last)
         return True
+
+    def _owed(self, parts: list[Rendered]) -> int:
+        """The calls the final text will likely need, given the unfrozen ``parts`` now."""
+        base = self.frozen
+        stale = sum(
+            1 for offset, part in enumerate(parts[:-1])
+            if base + offset >= len(self.sent) or self.sent[base + offset] != part
+        )
+        return stale + 2
 
     async def _draft(self, draft_id: int, part: Rendered) -> None:
         await self.bot.send_message_draft(

@@ -207,10 +207,18 @@ class SendScheduler:
 
     def _recount(self, stream: Stream) -> None:
         """Keep the chat's ``owing`` count (the final reserve) in step with ``stream``."""
-        owes = stream.framed and not (stream.final_delivered or stream.failed or stream.detached)
+        open_ = stream.framed and not (stream.final_delivered or stream.failed or stream.detached)
+        owes = stream.expected if open_ else 0
         if owes != stream.owes:
+            self._chats[stream.chat_id].owing += owes - stream.owes
             stream.owes = owes
-            self._chats[stream.chat_id].owing += 1 if owes else -1
+
+    def _expect(self, stream: Stream, calls: int) -> None:
+        """Set the sends ``stream``'s final frame will likely need; recount the reserve."""
+        if calls != stream.expected:
+            stream.expected = calls
+            self._recount(stream)
+            self._wake.set()  # a smaller reserve may let an intermediate frame go
 
     def _job(self, kind: JobKind, frame: object, send: SendCallback[T]) -> Job:
         now = self._clock.now()

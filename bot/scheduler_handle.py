@@ -59,6 +59,15 @@ class StreamHandle:
         scheduler = self._scheduler
         scheduler._submit(self._stream, scheduler._job(kind, frame, send))
 
+    def expect(self, calls: int) -> None:
+        """Say how many sends this reply's final frame will likely need (at least 1).
+
+        Counted in its chat's (and group's) final reserve, so that intermediate frames
+        of every reply there leave room for them (see
+        :class:`~bot.scheduler_limits.Limits` ``final_reserve``).
+        """
+        self._scheduler._expect(self._stream, max(1, calls))
+
     def pause(self, seconds: float) -> None:
         """Pause this reply's chat for ``seconds`` (see :meth:`SendScheduler.pause_chat`)."""
         self._scheduler.pause_chat(self._stream.chat_id, seconds)

@@ -32,7 +32,10 @@ class Limits:
     ``per_group_burst`` (sends may go back to back after a quiet spell, then are
     spaced evenly), *and* a hard cap of ``per_group_per_minute`` sends in any
     60-second window (half-open: ``[t, t + 60)``), so the burst never pushes a
-    minute over Telegram's 20.
+    minute over Telegram's 20. The burst (10) is savings for the ends of replies:
+    intermediate frames spend only the refill (see ``final_reserve``), so five long
+    replies ending within seconds of each other in one group find the two sends
+    each needs (freeze a full message, send the rest).
 
     Global (all chats): a bucket refilling ``global_per_second`` tokens per second
     holding at most ``global_burst``, and a hard cap of :attr:`global_window_cap`
@@ -53,17 +56,21 @@ class Limits:
     while a Bot API call takes up to 0.4 s; raise it for a slower link.
 
     ``final_reserve`` (the final reserve): an intermediate frame or a chat action goes
-    only if its chat, and its group, could still take the first or final frames
-    owed there afterwards. Let ``R = min(owing, final_reserve)``, where ``owing``
-    counts the open replies in that chat that have submitted a frame and not yet
-    delivered their final, the asking reply included. Then an intermediate frame
-    needs ``1 + min(R, burst - 1)`` tokens at the chat's and the group's bucket and
-    room for ``1 + min(R, cap - 1)`` sends in the group's 60 s window; first and
-    final frames need 1 and may use the reserve. So a reply alone in a chat still
-    streams at the bucket's rate and its final goes at once; five replies in one
-    group keep five of the minute's 20 sends for their finals (and a new reply's
-    first message finds a token). ``0`` turns the reserve off. The global level has
-    no reserve: there first and final frames simply go before intermediate ones.
+    only if its chat, and its group, could still take the sends owed there
+    afterwards. Let ``R = min(owing, final_reserve)``, where ``owing`` counts the sends
+    owed by the open replies in that chat that have submitted a frame and not yet
+    delivered their final, the asking reply included: each owes what its final frame
+    will likely need (``StreamHandle.expect``: the reply stream says 2, the final and
+    a possible continuation, plus one per message still to freeze). While ``R > 0``
+    an intermediate frame needs a full bucket at the chat's and the group's level
+    (it spends only the refill; the burst is savings for first and final frames)
+    and room for ``1 + min(R, cap - 1)`` sends in the group's 60 s window; first and
+    final frames need 1 token and may use both. So intermediate frames go at the
+    bucket's steady rate (a group: one per 3 s), a reply alone in a chat gets its
+    final out at once, five long replies ending close together in one group find
+    the ten sends they need at their ends, and a new reply's first message finds a
+    token. ``0`` turns the reserve off. The global level has no reserve: there
+    first and final frames simply go before intermediate ones.
 
     ``action_reserve``: a chat action ("typing") needs ``action_reserve`` tokens
     (and window slots) more than an intermediate frame at every level it touches,
@@ -75,7 +82,7 @@ class Limits:
     per_chat_per_second: float = 1.0
     per_chat_burst: int = 3
     per_group_per_minute: int = 20
-    per_group_burst: int = 3
+    per_group_burst: int = 10
     global_per_second: int = 22
     global_burst: int = 2
     max_in_flight: int = 10
@@ -105,7 +112,7 @@ TELEGRAM_LIMITS: Final = Limits(
     per_chat_per_second=1.0,
     per_chat_burst=3,
     per_group_per_minute=20,
-    per_group_burst=3,
+    per_group_burst=20,
     global_per_second=TELEGRAM_GLOBAL_PER_SECOND,
     global_burst=10,
     max_in_flight=1000,
@@ -114,7 +121,10 @@ TELEGRAM_LIMITS: Final = Limits(
 )
 """Telegram's own limits, without the scheduler's margins: what a fake Bot API
 enforces (Bot FAQ; PTB ``telegram.constants.FloodLimit``: 1/s per chat, 20/min per
-group, 30/s overall; the bursts are what Telegram tolerates in practice)."""
+group, 30/s overall). Telegram publishes no burst sizes: per chat, "short bursts"
+(3 here); per group only the 20 a minute, which PTB's ``AIORateLimiter`` models as
+``aiolimiter.AsyncLimiter(20, 60)``, a bucket that takes bursts of up to 20 (so the
+burst here is 20 and the 60 s window binds); overall 10 of the 30 a second."""
 
 
 class TokenBucket:
@@ -207,12 +217,13 @@ class Level:
     def ready_at(self, now: float, need: float = 1.0, *, reserve: int = 0) -> float:
         """Return the earliest time ``>= now`` at which ``need`` sends fit (or inf).
 
-        ``reserve``: sends that must still fit afterwards, kept at most down to one
-        send's room (``min(reserve, burst - 1)`` tokens, ``min(reserve, cap - 1)``
-        window slots; see :class:`Limits`, the final reserve).
+        ``reserve``: sends that must still fit afterwards (see :class:`Limits`, the
+        final reserve). When it is positive the bucket's savings (``burst - 1``
+        tokens) are kept whole, so ``need`` is taken from a full bucket only, and
+        ``min(reserve, cap - 1)`` window slots are kept.
         """
         bucket, cap = self.bucket, self.cap
-        at = bucket.ready_at(now, need + max(0.0, min(reserve, bucket.capacity - 1)))
+        at = bucket.ready_at(now, need + (bucket.capacity - 1 if reserve > 0 else 0.0))
         if cap is not None:
             at = max(at, cap.ready_at(now, need + max(0, min(reserve, cap.cap - 1))))
         return at
@@ -231,9 +242,11 @@ class Level:
 class ChatBudget:
     """The budget of one chat (and of its group when ``chat_id < 0``) and its replies.
 
-    ``streams``: open replies in the chat; ``owing``: those of them that submitted a
-    frame and have not yet delivered their final (the final reserve's count, see
-    :class:`Limits`); ``paused_until``: a ``retry_after`` pause (seconds).
+    ``streams``: open replies in the chat; ``owing``: the sends still owed by those of
+    them that submitted a frame and have not yet delivered their final, each counting
+    what its final will likely need (``StreamHandle.expect``, at least 1; the final
+    reserve's count, see :class:`Limits`); ``paused_until``: a ``retry_after`` pause
+    (seconds).
     """
 
     __slots__ = ("group", "level", "owing", "paused_until", "streams")

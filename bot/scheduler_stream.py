@@ -88,7 +88,8 @@ class Stream:
         self.failures = 0
         self.served = 0
         self.framed = False  # a first, intermediate or final frame was submitted
-        self.owes = False  # counted in its chat's ``owing`` (see SendScheduler._recount)
+        self.expected = 1  # sends its final frame will likely need (StreamHandle.expect)
+        self.owes = 0  # sends counted in its chat's ``owing`` (see SendScheduler._recount)
         self.final_submitted = False
         self.final_delivered = False
         self.failed = False

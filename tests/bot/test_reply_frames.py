@@ -5,6 +5,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
+import pytest
+
 from bot.delivery import MessageChain
 from bot.reply import TelegramReply
 from bot.turn import StreamState
@@ -18,6 +20,7 @@ class RecordingHandle:
     send: Any = None
     chat_id: int = 5
     cancelled: bool = False
+    expected: int = 1
 
     def submit(self, frame: Any, *, kind: str, send: Any) -> None:
         """Record the frame and its kind."""
@@ -27,6 +30,10 @@ class RecordingHandle:
     def cancel(self) -> None:
         """Forget everything queued."""
         self.cancelled = True
+
+    def expect(self, calls: int) -> None:
+        """Record the sends the final is said to need."""
+        self.expected = calls
 
 
 class TextBot:
@@ -54,17 +61,21 @@ async def test_thousand_chunks_queue_one_frame_until_it_is_sent() -> None:
     assert [kind for _, kind in handle.submitted] == ["first", "intermediate"]
 
 
+@pytest.mark.timeout(5)
 async def test_typing_repeats_until_the_first_message(monkeypatch: Any) -> None:
-    """Without drafts, typing is queued at once and again every few seconds until text shows."""
+    """Without drafts, typing is queued after TYPING_AFTER, again every few seconds until text."""
     import asyncio
 
     import bot.reply
 
     monkeypatch.setattr(bot.reply, "TYPING_EVERY", 0.01)
+    monkeypatch.setattr(bot.reply, "TYPING_AFTER", 0.02)
     handle = RecordingHandle()
     reply = TelegramReply(MessageChain(TextBot(), 5), handle, lang="en")  # type: ignore[arg-type]
     await reply.begin()
-    await asyncio.sleep(0.055)
+    await asyncio.sleep(0.01)
+    assert not handle.submitted, "no typing before TYPING_AFTER"
+    await asyncio.sleep(0.065)
     actions = [kind for _, kind in handle.submitted if kind == "action"]
     assert len(actions) >= 3, "typing is repeated while the model works"
     reply.chain.message_ids.append(1)  # the first message is out

@@ -24,7 +24,9 @@ class Answer:
     """Stream ``text`` in pieces of ``piece`` characters, ``delay`` seconds apart.
 
     ``reasoning`` streams first as ``reasoning_content``; ``truncate_after`` closes
-    the connection after that many pieces, without ``[DONE]``; ``hold`` waits on the
+    the connection after that many pieces, without ``[DONE]``; ``first_delay`` waits
+    that many seconds before the first piece (a model that takes time to start,
+    sending an SSE comment meanwhile); ``hold`` waits on the
     event before finishing (for /stop tests). A stream the client closes before its
     end is counted in :attr:`FakeOpenAI.disconnects`.
     """
@@ -33,6 +35,7 @@ class Answer:
     piece: int = 8
     delay: float = 0.0
     reasoning: str = ""
+    first_delay: float = 0.0
     truncate_after: int | None = None
     hold: asyncio.Event | None = None
 
@@ -98,6 +101,9 @@ class FakeOpenAI:
             return f"data: {json.dumps(data, ensure_ascii=False)}\n\n".encode()
 
         pieces = [step.text[i:i + step.piece] for i in range(0, len(step.text), step.piece)]
+        if step.first_delay:
+            yield b": starting\n\n"
+            await asyncio.sleep(step.first_delay)
         for i in range(0, len(step.reasoning), step.piece):
             piece = step.reasoning[i:i + step.piece]
             yield chunk({"role": "assistant", "reasoning_content": piece})

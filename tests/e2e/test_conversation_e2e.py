@@ -25,9 +25,12 @@ def rendered_parts(markdown: str) -> list[tuple[str, list[dict[str, object]]]]:
 
 
 async def test_text_message_gets_one_streamed_reply(world: World, bot: BotRunner) -> None:
-    """A text message gets one reply whose final text and entities equal the rendered answer."""
+    """A text message gets one reply whose final text and entities equal the rendered answer.
+
+    The model takes 0.4 s to start, so ``typing`` shows meanwhile.
+    """
     answer = "Hello **world**, here is `code` and 你好 😀.\n\n1. first\n2. second"
-    world.openai.script.append(Answer(answer, piece=4, delay=0.01))
+    world.openai.script.append(Answer(answer, piece=4, delay=0.01, first_delay=0.4))
     async with bot():
         world.telegram.push_text(chat_id=CHAT, user_id=USER, text="hi there")
         await settle(lambda: len(world.openai.answers) == 1 and bool(

@@ -120,10 +120,11 @@ async def test_draft_failure_falls_back_to_edits(world: World, bot: BotRunner) -
 
 
 async def test_group_reply_uses_typing_and_edits(world: World, bot: BotRunner) -> None:
-    """In a group: typing, a first message, edits, exact final text; unaddressed text is ignored."""
+    """In a group: typing (the model is slow to start), a first message, edits, exact final
+    text; unaddressed text is ignored; the quick follow-up answer needs no typing."""
     answer = "Sorting puts things in **order**; merge sort splits, sorts and merges. " * 2
     follow = "Because merging sorted halves is linear."
-    world.openai.script += [Answer(answer, piece=8, delay=0.03), Answer(follow)]
+    world.openai.script += [Answer(answer, piece=8, delay=0.03, first_delay=0.4), Answer(follow)]
     async with bot(**FAST):
         world.telegram.push_text(chat_id=GROUP, user_id=USER, chat_type="supergroup",
                                  text="just chatting among humans")
@@ -136,6 +137,7 @@ async def test_group_reply_uses_typing_and_edits(world: World, bot: BotRunner) -
         await settle(lambda: last_text(world, GROUP) == follow, within=5)
     methods = [c.method for c in chat_calls(world, GROUP)]
     assert methods[0] == "sendChatAction"
+    assert methods.count("sendChatAction") == 1, methods
     first_send = methods.index("sendMessage")
     assert "editMessageText" in methods[first_send:]
     assert chat_calls(world, GROUP)[first_send].params["reply_parameters"]["message_id"] == asked
