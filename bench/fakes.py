@@ -18,6 +18,7 @@ every process, so the bot process and the analysis compare them directly.
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import json
 import time
 from collections.abc import Callable
@@ -34,6 +35,7 @@ from starlette.types import Message, Receive, Scope, Send
 
 from bench.answers import chunk_count, make_answer
 from bench.flood import COUNTED_METHODS, FloodGate
+from bot.scheduler_limits import TELEGRAM_LIMITS
 from tests.e2e.conftest import serve
 from tests.e2e.fake_openai import Answer, FakeOpenAI
 from tests.e2e.fake_telegram import FakeTelegram
@@ -130,10 +132,12 @@ def _last_user_text(body: dict[str, Any]) -> str:
 class _Control:
     """The control server's state: the fakes, the plan, the pushes made."""
 
-    def __init__(self, *, tokens: int, chars_per_token: int, rate: float, jitter: float) -> None:
+    def __init__(self, *, tokens: int, chars_per_token: int, rate: float, jitter: float,
+                 group_burst: int = TELEGRAM_LIMITS.per_group_burst) -> None:
         self.tokens = tokens
         self.chars_per_token = chars_per_token
-        self.gate = FloodGate(jitter=jitter)
+        limits = dataclasses.replace(TELEGRAM_LIMITS, per_group_burst=group_burst)
+        self.gate = FloodGate(limits, jitter=jitter)
         self.telegram = FakeTelegram(throttle=self.gate)
         self.provider = PacedProvider(answer_for=self.answer_for, rate=rate,
                                       chars_per_token=chars_per_token)
@@ -208,7 +212,8 @@ async def _serve_all(options: dict[str, Any], ports: Queue[Any], stop: Event) ->
 def serve_fakes(options: dict[str, Any], ports: Queue[Any], stop: Event) -> None:
     """Process entry point: serve the fakes until ``stop`` is set; put the ports on ``ports``.
 
-    ``options``: ``tokens``, ``chars_per_token``, ``rate`` (chunks/s) and ``jitter``
-    (seconds, see :class:`bench.flood.FloodGate`).
+    ``options``: ``tokens``, ``chars_per_token``, ``rate`` (chunks/s), ``jitter``
+    (seconds, see :class:`bench.flood.FloodGate`) and optionally ``group_burst`` (the
+    fake's per-group burst; Telegram's limits when left out).
     """
     asyncio.run(_serve_all(options, ports, stop))

@@ -14,7 +14,10 @@ the bot's default :class:`~bot.scheduler_limits.Limits`), on Telegram's three le
   ``per_chat_burst`` (3): at most ``3 + W`` calls in any ``W`` seconds.
 - **Per group** (``chat_id < 0``), shared by all replies there: at most
   ``per_group_per_minute`` (20) calls in any 60 s window, *and* a bucket of 20/60 per
-  second holding ``per_group_burst`` (3) — a burst of 3, then one call per 3 s.
+  second holding ``per_group_burst`` (20 in Telegram's limits, as PTB's
+  ``AIORateLimiter`` has it, so the window binds; a stricter guess of Telegram, such
+  as 3 — a burst of 3, then one call per 3 s — is ``--group-burst 3``). The group is
+  a chat too, so the per-chat bucket applies as well.
 - **Global**: at most ``global_per_second`` (30) calls in any 1 s window, *and* a
   bucket of 30/s holding ``global_burst`` (10).
 

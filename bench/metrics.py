@@ -30,7 +30,8 @@ Definitions (all times are ``time.monotonic()`` seconds, stamped by the fake ser
 - **fair share**: a reply lasting ``D`` s (push to final text) may make, per level,
   ``(rate * D + burst) / n`` updates, where ``n`` is the mean number of replies
   running at that level during it (per chat / per group: in its chat; global: all);
-  the share is the minimum over levels, with the bot's default limits. **Updates**
+  at the group level ``rate * D + burst`` is at most 20 per 60 s window the reply
+  touches; the share is the minimum over levels, with Telegram's limits. **Updates**
   are its accepted ``sendMessage`` / ``editMessageText`` / ``sendMessageDraft`` calls.
 """
 
@@ -286,5 +287,8 @@ def fair_share(outcome: ReplyOutcome, *, chat_id: int, chat_spans: list[tuple[fl
     ]
     if chat_id < 0:
         group_rate = limits.per_group_per_minute / 60.0
-        shares.append((group_rate * duration + limits.per_group_burst) / in_chat)
+        windows = math.ceil(max(duration, 1e-9) / 60.0)  # 60 s windows the reply touches
+        group = min(group_rate * duration + limits.per_group_burst,
+                    limits.per_group_per_minute * windows)
+        shares.append(group / in_chat)
     return min(shares)

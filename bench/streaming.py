@@ -49,6 +49,7 @@ import httpx
 from bench.driver import run_bot
 from bench.fakes import Arrival, serve_fakes
 from bench.report import analyse, format_table, targets
+from bot.scheduler_limits import TELEGRAM_LIMITS
 from tests.e2e.fake_telegram import BOT_USERNAME
 
 __all__ = ["SCENARIOS", "build_arrivals", "main", "run_scenario"]
@@ -98,7 +99,7 @@ def run_scenario(arrivals: list[Arrival], args: argparse.Namespace) -> dict[str,
     ports_queue = context.Queue()
     stop = context.Event()
     options = {"tokens": args.tokens, "chars_per_token": args.chars_per_token,
-               "rate": args.rate, "jitter": args.jitter}
+               "rate": args.rate, "jitter": args.jitter, "group_burst": args.group_burst}
     fakes = context.Process(target=serve_fakes, args=(options, ports_queue, stop),
                             name="bench-fakes", daemon=True)
     fakes.start()
@@ -137,6 +138,8 @@ def _parser() -> argparse.ArgumentParser:
     parser.add_argument("--per-group", type=int, default=5, help="replies per group")
     parser.add_argument("--spread", type=float, default=10.0,
                         help="seconds over which the users' messages arrive")
+    parser.add_argument("--group-burst", type=int, default=TELEGRAM_LIMITS.per_group_burst,
+                        help="the fake Bot API's per-group burst (a stricter Telegram: 3)")
     parser.add_argument("--jitter", type=float, default=0.05,
                         help="seconds of delivery jitter the fake Bot API forgives")
     parser.add_argument("--redis-url", default="memory://",
