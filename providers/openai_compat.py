@@ -14,8 +14,8 @@ Error mapping (all :class:`~providers.errors.ProviderError`; text redacted of th
 - Response headers plus the first SSE event (comments do not count) not within
   ``first_token_timeout`` of sending → ``FirstTokenTimeout``; a gap longer than
   ``idle_timeout`` between two events → ``IdleTimeout`` (an asyncio timeout around
-  each read of the body, due ``idle_timeout`` after the last *event*, so a trickle of
-  keep-alive bytes cannot hide a stall; :class:`~providers.http.PacedStream`).
+  each piece read from the body, due ``idle_timeout`` after the last *event*, so a
+  trickle of keep-alive bytes cannot hide a stall; :class:`~providers.http.PacedStream`).
 - The body is read at most every ``read_interval`` seconds
   (:data:`~providers.http.READ_INTERVAL`), each read taking all events that arrived.
 - Status >= 300 → :func:`~providers.errors.error_from_status` with the body's
