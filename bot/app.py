@@ -80,6 +80,7 @@ def limits_of(settings: Settings) -> Limits:
     return Limits(
         per_chat_per_second=settings.limit_per_chat_per_second,
         per_group_per_minute=settings.limit_per_group_per_minute,
+        per_group_burst=settings.limit_group_burst,
         global_per_second=settings.limit_global_per_second,
         global_burst=settings.limit_global_burst,
         max_in_flight=settings.limit_max_in_flight,

@@ -112,3 +112,16 @@ def test_console_script_points_at_main() -> None:
 
     (script,) = [e for e in entry_points(group="console_scripts") if e.name == "classbot"]
     assert script.value == "bot.__main__:main"
+
+
+def test_limit_settings_reach_the_scheduler(monkeypatch: pytest.MonkeyPatch) -> None:
+    """LIMIT_* variables become the send scheduler's limits (the group burst among them)."""
+    from bot.app import limits_of
+
+    monkeypatch.setenv("TELEGRAM_BOT_TOKEN", "123:secret-token-value")
+    monkeypatch.setenv("LIMIT_GROUP_BURST", "3")
+    monkeypatch.setenv("LIMIT_PER_GROUP_PER_MINUTE", "15")
+    limits = limits_of(load_settings())
+    assert (limits.per_group_burst, limits.per_group_per_minute) == (3, 15)
+    monkeypatch.delenv("LIMIT_GROUP_BURST")
+    assert limits_of(load_settings()).per_group_burst == 10
