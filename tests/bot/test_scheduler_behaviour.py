@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import itertools
 import logging
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -15,10 +14,10 @@ from bot.scheduler import (
     SendOutcome,
     SendScheduler,
     StreamClosedError,
-    StreamHandle,
 )
 from bot.scheduler_clock import FakeClock
 from bot.scheduler_stream import SendCallback
+from tests.bot.test_scheduler_limits import stream_reply
 
 pytestmark = pytest.mark.timeout(10)
 
@@ -46,22 +45,6 @@ class Wire:
     def frames(self, chat_id: int) -> list[tuple[float, str]]:
         """Return (time, frame) of the sends to one chat."""
         return [(t, f) for t, c, f in self.sent if c == chat_id]
-
-
-async def stream_reply(
-    handle: StreamHandle, wire: Wire, clock: FakeClock, *, every: float, for_: float
-) -> bool:
-    """Submit frames "0", "1", … every ``every`` s for ``for_`` s, then "final"; close."""
-    send = wire.to(handle.chat_id)
-    handle.submit("0", kind="first", send=send)
-    end = clock.now() + for_
-    for n in itertools.count(1):
-        await clock.sleep(every)
-        if clock.now() >= end:
-            break
-        handle.submit(str(n), kind="intermediate", send=send)
-    handle.submit("final", kind="final", send=send)
-    return await handle.close()
 
 
 async def test_only_the_newest_frame_goes_out_and_duplicates_are_skipped() -> None:

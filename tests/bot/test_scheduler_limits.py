@@ -6,7 +6,7 @@ import asyncio
 import itertools
 from collections.abc import Coroutine
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Protocol
 
 import pytest
 
@@ -55,20 +55,35 @@ class Wire:
         raise ValueError(frame)
 
 
+class Sends(Protocol):
+    """A fake Telegram edge that hands out a send callback per chat (the Wire classes)."""
+
+    def to(self, chat_id: int) -> SendCallback[str]:
+        """Return the send callback for ``chat_id``."""
+        ...
+
+
 async def stream_reply(
-    handle: StreamHandle, wire: Wire, clock: FakeClock, *, label: str, every: float, for_: float
-) -> bool:
-    """Submit a first frame, then a new frame every ``every`` s for ``for_`` s, then a final."""
+    handle: StreamHandle, wire: Sends, clock: FakeClock, *, every: float, for_: float,
+    label: str = "",
+) -> float:
+    """Submit frames "<label> 0", "<label> 1", … every ``every`` s for ``for_`` s, then
+    "<label> final" (no label: "0", …, "final"); close.
+
+    Returns the virtual time the final frame was submitted; asserts it was delivered.
+    """
     send = wire.to(handle.chat_id)
-    handle.submit(f"{label} 0", kind="first", send=send)
+    handle.submit(f"{label} 0".strip(), kind="first", send=send)
     end = clock.now() + for_
     for n in itertools.count(1):
         await clock.sleep(every)
         if clock.now() >= end:
             break
-        handle.submit(f"{label} {n}", kind="intermediate", send=send)
-    handle.submit(f"{label} final", kind="final", send=send)
-    return await handle.close()
+        handle.submit(f"{label} {n}".strip(), kind="intermediate", send=send)
+    submitted = clock.now()
+    handle.submit(f"{label} final".strip(), kind="final", send=send)
+    assert await handle.close()
+    return submitted
 
 
 def max_in_window(times: list[float], window: float) -> int:

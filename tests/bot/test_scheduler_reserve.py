@@ -8,35 +8,14 @@ import math
 
 import pytest
 
-from bot.scheduler import Limits, SendScheduler, StreamHandle
+from bot.scheduler import Limits, SendScheduler
 from bot.scheduler_clock import FakeClock
 from bot.scheduler_limits import TELEGRAM_LIMITS
-from tests.bot.test_scheduler_limits import Wire, max_in_window
+from tests.bot.test_scheduler_limits import Wire, max_in_window, stream_reply
 
 pytestmark = pytest.mark.timeout(20)
 
 TOLERANCE = 1e-6  # float slack when comparing counts with rate * seconds
-
-
-async def stream_reply(
-    handle: StreamHandle, wire: Wire, clock: FakeClock, *, label: str, every: float, for_: float
-) -> float:
-    """Submit a first frame, a new frame every ``every`` s for ``for_`` s, then a final.
-
-    Returns the virtual time the final frame was submitted; asserts it was delivered.
-    """
-    send = wire.to(handle.chat_id)
-    handle.submit(f"{label} 0", kind="first", send=send)
-    end = clock.now() + for_
-    for n in itertools.count(1):
-        await clock.sleep(every)
-        if clock.now() >= end:
-            break
-        handle.submit(f"{label} {n}", kind="intermediate", send=send)
-    submitted = clock.now()
-    handle.submit(f"{label} final", kind="final", send=send)
-    assert await handle.close()
-    return submitted
 
 
 def bucket_excess(times: list[float], *, rate: float, burst: int) -> float:
