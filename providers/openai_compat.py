@@ -8,9 +8,12 @@ providers.md "OpenAI-compatible family" and "Zhipu details"; openai-python
 
 Error mapping (all :class:`~providers.errors.ProviderError`; text redacted of the key):
 
-- ``httpx.ConnectTimeout``/``PoolTimeout`` → ``ConnectTimeout``; other transport
-  errors before the first event → ``ProviderConnectionError``, after it →
-  ``StreamBroken`` (the user already saw text, so it is a broken stream).
+- The network is aiohttp under httpx (:func:`~providers.http.provider_transport`).
+  Before the first event, a connect or pool timeout → ``ConnectTimeout``, a read
+  timeout → ``FirstTokenTimeout`` and other transport errors
+  (:data:`~providers.http.TRANSPORT_ERRORS`) → ``ProviderConnectionError``; after it, a
+  read timeout → ``IdleTimeout`` and any other → ``StreamBroken`` (the user already
+  saw text, so it is a broken stream). Timeouts: :func:`~providers.http.timeout_kind`.
 - Response headers plus the first SSE event (comments do not count) not within
   ``first_token_timeout`` of sending → ``FirstTokenTimeout``; a gap longer than
   ``idle_timeout`` between two events → ``IdleTimeout`` (an asyncio timeout around
@@ -48,7 +51,15 @@ from providers.errors import (
     error_from_status,
     redact,
 )
-from providers.http import READ_INTERVAL, EventDeadline, PacedStream, stream_limits
+from providers.http import (
+    READ_INTERVAL,
+    TRANSPORT_ERRORS,
+    EventDeadline,
+    PacedStream,
+    provider_transport,
+    stream_limits,
+    timeout_kind,
+)
 from providers.retry import retry_after_from_headers
 from providers.sse import OpenAIStreamDecoder, completion_chunks, error_fields
 from providers.types import ChatMessage, ChatRequest, Chunk, ImagePart
@@ -181,7 +192,8 @@ class OpenAICompatClient:
 
     ``name`` labels errors and logs; ``base_url`` is the API root (``…/v1``, Zhipu
     ``…/api/paas/v4``); timeouts are seconds; ``transport`` replaces the network
-    (tests pass ``httpx.MockTransport``). Owns one ``httpx.AsyncClient``; call
+    (default :func:`~providers.http.provider_transport`; tests pass
+    ``httpx.MockTransport``). Owns one ``httpx.AsyncClient``; call
     :meth:`aclose` when done.
     """
 
@@ -211,7 +223,9 @@ class OpenAICompatClient:
         backstop = max(first_token_timeout, idle_timeout) + 5
         timeout = httpx.Timeout(backstop, connect=connect_timeout, pool=connect_timeout)
         self._http = httpx.AsyncClient(
-            transport=transport, timeout=timeout, limits=stream_limits()
+            transport=transport if transport is not None else provider_transport(),
+            timeout=timeout,
+            limits=stream_limits(),
         )
 
     def __repr__(self) -> str:
@@ -264,7 +278,7 @@ class OpenAICompatClient:
                 return await self._http.send(http_request, stream=True)
         except TimeoutError as exc:
             raise self._timeout(FirstTokenTimeout, "no response", request) from exc
-        except httpx.RequestError as exc:
+        except TRANSPORT_ERRORS as exc:
             raise self._transport_error(exc, request, started=False) from exc
 
     async def _stream(
@@ -301,7 +315,7 @@ class OpenAICompatClient:
             if started:
                 raise self._timeout(IdleTimeout, "stream stalled", request) from exc
             raise self._timeout(FirstTokenTimeout, "no first chunk", request) from exc
-        except httpx.RequestError as exc:
+        except TRANSPORT_ERRORS as exc:
             raise self._transport_error(exc, request, started=started) from exc
 
     async def _read_body(self, response: httpx.Response, request: ChatRequest, limit: int) -> bytes:
@@ -315,7 +329,7 @@ class OpenAICompatClient:
                         break
         except TimeoutError as exc:
             raise self._timeout(IdleTimeout, "body stalled", request) from exc
-        except httpx.RequestError as exc:
+        except TRANSPORT_ERRORS as exc:
             raise self._transport_error(exc, request, started=True) from exc
         return bytes(data[:limit])
 
@@ -375,14 +389,19 @@ class OpenAICompatClient:
         )
 
     def _transport_error(
-        self, exc: httpx.RequestError, request: ChatRequest, *, started: bool
+        self, exc: Exception, request: ChatRequest, *, started: bool
     ) -> ProviderError:
+        """Map one of :data:`~providers.http.TRANSPORT_ERRORS`: after the first event only
+        to ``IdleTimeout`` (a read timeout) or ``StreamBroken``."""
         text = redact(f"{self.name}: {type(exc).__name__}: {exc}", self._api_key)
+        kind = timeout_kind(exc)
         cls: type[ProviderError]
-        if isinstance(exc, httpx.ConnectTimeout | httpx.PoolTimeout):
+        if started:
+            cls = IdleTimeout if kind == "read" else StreamBroken
+        elif kind == "connect":
             cls = ConnectTimeout
-        elif isinstance(exc, httpx.TimeoutException):
-            cls = IdleTimeout if started else FirstTokenTimeout
+        elif kind == "read":
+            cls = FirstTokenTimeout
         else:
-            cls = StreamBroken if started else ProviderConnectionError
+            cls = ProviderConnectionError
         return cls(text, provider=self.name, model=request.model)

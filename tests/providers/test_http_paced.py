@@ -9,7 +9,7 @@ from collections.abc import AsyncIterator
 import httpx
 import pytest
 
-from providers.http import EventDeadline, PacedStream
+from providers.http import EventDeadline, PacedStream, provider_transport
 
 EVENTS = [f"data: {n}\n\n".encode() for n in range(20)]
 
@@ -49,9 +49,14 @@ async def _serve(
     return server, f"http://127.0.0.1:{port}/"
 
 
+TRANSPORTS = {"httpcore": lambda: None, "aiohttp": provider_transport}
+"""httpx's own network (one piece per chunk) and the providers' (everything buffered)."""
+
+
 async def _pieces(url: str, *, interval: float, deadline: EventDeadline | None = None,
-                  ) -> AsyncIterator[bytes]:
-    async with httpx.AsyncClient() as client, client.stream("GET", url) as response:
+                  transport: str = "httpcore") -> AsyncIterator[bytes]:
+    async with (httpx.AsyncClient(transport=TRANSPORTS[transport]()) as client,
+                client.stream("GET", url) as response):
         body = response.stream
         assert isinstance(body, httpx.AsyncByteStream)
         response.stream = PacedStream(
@@ -62,12 +67,13 @@ async def _pieces(url: str, *, interval: float, deadline: EventDeadline | None =
 
 
 @pytest.mark.timeout(10)
-async def test_paced_reads_take_many_events_at_once() -> None:
+@pytest.mark.parametrize("transport", TRANSPORTS)
+async def test_paced_reads_take_many_events_at_once(transport: str) -> None:
     """20 events 10 ms apart arrive whole in a few reads at 0.1 s, one read each unpaced."""
-    server, url = await _serve(0.01)
+    server, url = await _serve(0.01, chunked=transport == "aiohttp")
     async with server:
-        paced = [piece async for piece in _pieces(url, interval=0.1)]
-        unpaced = [piece async for piece in _pieces(url, interval=0.0)]
+        paced = [piece async for piece in _pieces(url, interval=0.1, transport=transport)]
+        unpaced = [piece async for piece in _pieces(url, interval=0.0, transport=transport)]
     assert b"".join(paced) == b"".join(EVENTS) == b"".join(unpaced)
     assert len(paced) <= 5
     assert len(unpaced) >= 10
@@ -87,7 +93,8 @@ async def test_buffered_chunks_are_never_delayed() -> None:
 
 
 @pytest.mark.timeout(10)
-async def test_a_read_past_the_deadline_raises_timeout() -> None:
+@pytest.mark.parametrize("transport", TRANSPORTS)
+async def test_a_read_past_the_deadline_raises_timeout(transport: str) -> None:
     """When the server stalls, the read is cut at the deadline with TimeoutError."""
     release = asyncio.Event()
     server, url = await _serve(0.0, stall_after=3, release=release)
@@ -97,7 +104,8 @@ async def test_a_read_past_the_deadline_raises_timeout() -> None:
         got = bytearray()
         started = loop.time()
         with pytest.raises(TimeoutError):
-            async for piece in _pieces(url, interval=0.0, deadline=deadline):
+            async for piece in _pieces(url, interval=0.0, deadline=deadline,
+                                       transport=transport):
                 got += piece
                 deadline.mark()
         release.set()
