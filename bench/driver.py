@@ -33,9 +33,10 @@ from bench.fakes import Arrival
 from bot.__main__ import install_event_loop
 from bot.context import BotContext
 from bot.settings import Settings
+from providers.http import stream_limits
 from tests.e2e.conftest import TOKEN, running_bot
 
-__all__ = ["LagProbe", "bot_settings", "peak_rss_kib", "run_bot"]
+__all__ = ["NETWORKS", "LagProbe", "bot_settings", "peak_rss_kib", "run_bot"]
 
 LAG_TICK = 0.010  # seconds the lag probe sleeps between samples
 
@@ -90,28 +91,35 @@ def bot_settings(ports: dict[str, int], *, redis_url: str) -> Settings:
     )
 
 
+NETWORKS = ("aiohttp", "httpcore")
+"""The provider client's network: its default (aiohttp via httpx-aiohttp) or httpx's own."""
+
+
 def run_bot(ports: dict[str, int], arrivals: list[Arrival], *, redis_url: str,
-            timeout: float) -> dict[str, Any]:
+            timeout: float, network: str = "aiohttp") -> dict[str, Any]:
     """Process entry point: run the bot until every arrival was answered; return measurements.
 
     Returns ``cpu_s`` (process CPU time from the plan's start to the last reply's
     end), ``wall_s``, ``lag_s`` (probe samples), ``peak_rss_kib`` (:func:`peak_rss_kib`),
     ``answered`` (turns finished), ``timed_out`` (not all finished within ``timeout``
-    seconds) and the scheduler's counters.
+    seconds) and the scheduler's counters. ``network`` is one of :data:`NETWORKS`;
+    raises ``ValueError`` for another.
     """
+    if network not in NETWORKS:
+        raise ValueError(f"unknown network {network!r}")
     os.environ.setdefault("PTB_TIMEDELTA", "true")  # RetryAfter.retry_after as a timedelta
     logging.basicConfig(level=logging.WARNING, format="bot: %(levelname)s %(name)s %(message)s")
     install_event_loop()  # the loop `python -m bot` runs on (uvloop where installed)
     loop = asyncio.get_event_loop()
     try:
         return loop.run_until_complete(
-            _drive(ports, arrivals, redis_url=redis_url, within=timeout))
+            _drive(ports, arrivals, redis_url=redis_url, within=timeout, network=network))
     finally:
         loop.close()
 
 
 async def _drive(ports: dict[str, int], arrivals: list[Arrival], *, redis_url: str,
-                 within: float) -> dict[str, Any]:
+                 within: float, network: str) -> dict[str, Any]:
     answered = 0
     all_done = asyncio.Event()
 
@@ -122,7 +130,10 @@ async def _drive(ports: dict[str, int], arrivals: list[Arrival], *, redis_url: s
             all_done.set()
 
     probe = LagProbe()
-    async with running_bot(bot_settings(ports, redis_url=redis_url)) as app:
+    transport = (httpx.AsyncHTTPTransport(limits=stream_limits()) if network == "httpcore"
+                 else None)
+    async with running_bot(bot_settings(ports, redis_url=redis_url),
+                           transport=transport) as app:
         app.add_handler(TypeHandler(Update, count_answered), group=99)
         probe_task = asyncio.create_task(probe.run())
         cpu, wall = time.process_time(), time.monotonic()

@@ -46,7 +46,7 @@ if __package__ in (None, ""):  # run as a file: make the repository root importa
 
 import httpx
 
-from bench.driver import run_bot
+from bench.driver import NETWORKS, run_bot
 from bench.fakes import Arrival, serve_fakes
 from bench.report import analyse, format_table, targets
 from bot.scheduler_limits import TELEGRAM_LIMITS
@@ -109,7 +109,7 @@ def run_scenario(arrivals: list[Arrival], args: argparse.Namespace) -> dict[str,
         timeout = args.spread + answer_seconds * 2 + 120
         with ProcessPoolExecutor(1, mp_context=context) as pool:
             bot = pool.submit(run_bot, ports, arrivals, redis_url=args.redis_url,
-                              timeout=timeout).result()
+                              timeout=timeout, network=args.network).result()
         response = httpx.get(f"http://127.0.0.1:{ports['control']}/records", timeout=60)
         response.raise_for_status()
         records = response.json()
@@ -142,6 +142,9 @@ def _parser() -> argparse.ArgumentParser:
                         help="the fake Bot API's per-group burst (a stricter Telegram: 3)")
     parser.add_argument("--jitter", type=float, default=0.05,
                         help="seconds of delivery jitter the fake Bot API forgives")
+    parser.add_argument("--network", choices=NETWORKS, default=NETWORKS[0],
+                        help="the provider client's network: its default (aiohttp) or "
+                             "httpx's own (httpcore), for comparison")
     parser.add_argument("--redis-url", default="memory://",
                         help="the bot's store (default: the embedded one)")
     parser.add_argument("--json", type=Path, help="also write the JSON object here")

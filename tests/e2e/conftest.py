@@ -10,6 +10,7 @@ from collections.abc import AsyncIterator, Callable, Iterator
 from dataclasses import dataclass
 from typing import Any
 
+import httpx
 import pytest
 import redis.asyncio as redis
 import stamina
@@ -93,9 +94,14 @@ async def world(redis_url: str) -> AsyncIterator[World]:
 
 
 @contextlib.asynccontextmanager
-async def running_bot(settings: Settings) -> AsyncIterator[BotApplication]:
-    """Run the real Application with polling, as ``python -m bot`` does, until the block ends."""
-    app = build_application(settings)
+async def running_bot(
+    settings: Settings, *, transport: httpx.AsyncBaseTransport | None = None
+) -> AsyncIterator[BotApplication]:
+    """Run the real Application with polling, as ``python -m bot`` does, until the block ends.
+
+    ``transport``, when given, is every provider client's network (see ``build_application``).
+    """
+    app = build_application(settings, transport=transport)
     await app.initialize()
     assert app.post_init is not None
     await app.post_init(app)
