@@ -305,7 +305,8 @@ class SendScheduler:
             for job in stream.candidates():
                 if self._ready_at(stream, job, now, bot_at=bot_at) <= now:
                     rank = _RANK[job.kind]
-                    order = job.deadline if rank == 0 else stream.served  # oldest / least served
+                    # first/final: the reply opened first; others: the least recently served
+                    order = stream.number if rank == 0 else stream.served
                     ready.append(((rank, order, stream.number), stream, job))
                     break
         ready.sort(key=lambda item: item[0])

@@ -100,6 +100,30 @@ async def test_first_and_final_frames_overtake_intermediate_ones() -> None:
     assert [t for t, _ in frames] == pytest.approx([0.0, 3.0, 6.0, 9.0, 12.0])
 
 
+async def test_first_and_final_frames_of_older_replies_go_first() -> None:
+    """With the global budget spent, first and final frames go in the order their replies
+    opened, not the order they were queued: the reply that started first ends first."""
+    clock = FakeClock()
+    wire = Wire(clock)
+    limits = Limits(global_per_second=1, global_burst=1, action_reserve=0)
+    async with SendScheduler(limits=limits, clock=clock) as scheduler:
+        a, b, c = (scheduler.open_stream(chat) for chat in (1, 2, 3))
+
+        async def scenario() -> list[bool]:
+            a.submit("A0", kind="first", send=wire.to(1))  # t=0, spends the token
+            await clock.sleep(0.1)
+            c.submit("C final", kind="final", send=wire.to(3))  # queued first …
+            await clock.sleep(0.1)
+            b.submit("B final", kind="final", send=wire.to(2))
+            await clock.sleep(0.1)
+            a.submit("A final", kind="final", send=wire.to(1))  # … and last
+            return [await handle.close() for handle in (a, b, c)]
+
+        assert all(await clock.run(scenario(), within=30))
+    assert [(t, f) for t, _, f in wire.sent] == [
+        (0.0, "A0"), (1.0, "A final"), (2.0, "B final"), (3.0, "C final")]
+
+
 async def test_an_unsent_first_frame_carries_the_newest_content() -> None:
     """A first frame held by a pause goes once, with the newest text; an equal final is skipped."""
     clock = FakeClock()
