@@ -10,6 +10,8 @@ be sent, never per chunk.
 - Private chats with drafts on: an empty draft ("Thinking…") at once, then
   ``sendMessageDraft`` frames, and the finished answer with ``sendMessage``. Any draft
   failure switches that chat to message edits for good (telegram.md "Streaming").
+  When the answer outgrows one message, the full first message is sent at once, as a
+  high-priority frame (see :meth:`TelegramReply.update`), not left to the final.
 - Groups (and private chats without drafts): ``typing`` at once, repeated every 4 s
   as a low-priority action until the first message; a first message as soon as
   answer text exists; edits as the scheduler allows; a final edit.
@@ -35,7 +37,7 @@ from telegram.error import BadRequest, Forbidden, NetworkError, RetryAfter, Tele
 
 from bot.delivery import MessageChain
 from bot.failures import describe_failure
-from bot.render import Rendered, ReplyStrings, compose_reply
+from bot.render import MAX_MESSAGE_UNITS, Rendered, ReplyStrings, compose_reply
 from bot.scheduler import JobKind, SendOutcome, SendScheduler, StreamHandle
 from bot.scope import thread_of
 from bot.settings import Settings
@@ -53,6 +55,9 @@ TYPING_AFTER = 0.15
 and in a group (20 sends a minute) the saved call goes to answer text. The first
 feedback still comes within ~0.3 s of the user's message (issue: "within 300 ms")."""
 _MARKS = {Outcome.STOPPED: "mark_stopped", Outcome.INTERRUPTED: "mark_interrupted"}
+MAX_PROMOTIONS = 3
+"""High-priority frames one reply may queue because its draft looked full (a bound on a
+misjudged estimate; see :meth:`TelegramReply.update`)."""
 
 
 @dataclass(frozen=True)
@@ -145,6 +150,8 @@ class TelegramReply:
         self._version = 0
         self._closing = False
         self._typing: asyncio.Task[None] | None = None
+        self._measured: tuple[int, int] | None = None  # (answer chars, units) at a step
+        self._promotions = 0
         self._strings = ReplyStrings(
             thinking=t("thinking", lang), thought_for=t("thought_for", lang),
             thinking_untimed=t("thinking", lang).split("{")[0].strip(),
@@ -160,10 +167,38 @@ class TelegramReply:
             self._typing = asyncio.create_task(self._keep_typing())
 
     def update(self, state: StreamState) -> None:
-        """Note the newest text; queue a frame unless one is already waiting (O(1) per chunk)."""
+        """Note the newest text; queue a frame unless one is already waiting (O(1) per chunk).
+
+        In a private chat streaming through drafts, the frame that will put the full
+        first message is queued as a ``first`` frame (high priority) instead: once the
+        answer outgrows one message, that message can be sent, and sending it now
+        spares the end of the answer a call. (200 chats ending within 10 s needed
+        40 calls a second at their ends when the final had to send both messages;
+        bench/streaming.py.) "Outgrown" is estimated without rendering: the rendered
+        length at the last step plus the answer characters since, scaled by that
+        step's units per character when below 1 (never above: reasoning shown above
+        the answer would inflate it).
+        """
         self._state = state
-        if self._queued is None and not self.forbidden:
+        if self.forbidden:
+            return
+        if self._first_message_due(len(state.answer)):
+            self._measured = None  # one promotion per step: the next step measures again
+            self._promotions += 1
+            self._submit(self._frame(), "first")
+        elif self._queued is None:
             self._submit(self._frame(), "intermediate")
+
+    def _first_message_due(self, chars: int) -> bool:
+        """Whether the draft has likely outgrown one message while no message exists yet."""
+        if self._measured is None or self.chain.has_message or self._closing:
+            return False
+        seen, units = self._measured
+        grown = chars - seen
+        if units < seen:  # rendering has been shrinking the text (Markdown marks, fences)
+            grown = grown * units // seen
+        return (units + grown > MAX_MESSAGE_UNITS
+                and self._promotions < MAX_PROMOTIONS and self.draft_id is not None)
 
     async def restart(self, state: StreamState) -> None:
         """A new attempt replaces the partial text; say the connection was lost meanwhile."""
@@ -253,7 +288,10 @@ class TelegramReply:
                 self._queued = None  # chunks from now on need a new frame
             drafting = self.draft_id is not None and not frame.final
             draft_id = self.draft_id if drafting else None
-            done = await self.chain.step(self._render(frame), draft_id=draft_id)
+            whole = self._render(frame)
+            if drafting:
+                self._measured = (len(self._state.answer), whole.utf16_length)
+            done = await self.chain.step(whole, draft_id=draft_id)
             self.handle.expect(self.chain.owed)
         except RetryAfter as exc:
             wait = _seconds(exc.retry_after)

@@ -89,6 +89,32 @@ async def test_drafts_then_one_final_message(world: World, bot: BotRunner) -> No
     assert not world.telegram.calls_of("editMessageText")
 
 
+async def test_a_full_first_message_goes_before_the_answer_ends(
+    world: World, bot: BotRunner
+) -> None:
+    """Drafts every 30 s: once the answer outgrows one message, that message is sent at once
+    (a high-priority frame), not left to the next draft turn or the final."""
+    answer = "".join(f"Paragraph {n}: " + "streaming text that fills a message. " * 6 + "\n\n"
+                     for n in range(24))
+    parts = parts_of(rendered(answer))
+    assert len(parts) == 2
+    hold = asyncio.Event()
+    world.openai.script.append(Answer(answer, piece=40, delay=0.002, hold=hold))
+    async with bot(use_drafts=True, draft_interval=30.0, **FAST):
+        world.telegram.push_text(chat_id=CHAT, user_id=USER, text="a long one")
+        try:
+            await settle(lambda: bool(world.telegram.bot_messages(CHAT)), within=5)
+        finally:
+            early = shown(world.telegram.bot_messages(CHAT))
+            hold.set()  # now the answer ends
+        assert early == parts[:1], "the full first message, while the answer was held"
+        await settle(lambda: shown(world.telegram.bot_messages(CHAT)) == parts, within=5)
+    sends = world.telegram.calls_of("sendMessage")
+    assert len(sends) == 2
+    drafts = [c for c in chat_calls(world, CHAT) if c.method == "sendMessageDraft"]
+    assert len(drafts) <= 2 + 3, "the empty draft, the first text, at most three early ones"
+
+
 async def test_draft_failure_falls_back_to_edits(world: World, bot: BotRunner) -> None:
     """A refused draft switches the chat to message edits; the text stays exact, and stays so."""
     first = "The first answer starts in a draft and ends in an edited message, " * 6
