@@ -40,22 +40,23 @@ class Limits:
     Global (all chats): a bucket refilling ``global_per_second`` tokens per second
     holding at most ``global_burst``, and a hard cap of :attr:`global_window_cap`
     sends in any 1-second window: Telegram's 30, or ``global_per_second`` if higher.
-    The defaults (26/s, burst 2) are Telegram's ~30/s (burst ~10) less a margin for
+    The defaults (24/s, burst 2) are Telegram's ~30/s (burst ~10) less a margin for
     network and event-loop jitter: a send is counted here when it is launched but
     judged by Telegram when it arrives, and a lagging event loop delivers sends late
-    and in bunches. So at most 28 launches fall in any second, 2 below Telegram's
-    window, and a dispatcher that wakes late launches 2 sends at once, not 10. (With
-    provider streams read through httpcore, bench/streaming.py's 200-chat run lagged
-    up to ~350 ms and 25/s drew one or two 429s, so this was 22/s. Read through
-    aiohttp the lag stays under ~120 ms, and 26/s and 28/s drew none: 26 × 0.12 s +
-    2 < 10. 26/s brought that run's final-text p95 from 6.6 s at 22/s to 4.0 s.) The
-    window cap then never binds, and sends stay evenly spaced (a binding window
-    replays an early burst every second). ``global_burst`` must be at least
+    and in bunches. An event-loop stall of ``s`` seconds can squeeze ``1 + s`` seconds
+    of launches, plus the burst, into one second of arrivals: at 24/s that stays
+    within Telegram's 30 for stalls up to 0.16 s (24 × 1.16 + 2 < 30), and a
+    dispatcher that wakes late launches 2 sends at once, not 10. (bench/streaming.py's
+    200-chat runs, provider streams read through aiohttp: loop stalls up to ~130 ms;
+    26/s drew one global 429 in five runs, 24/s none. With provider streams read
+    through httpcore the stalls reached ~350 ms and this was 22/s.) The window cap
+    then never binds, and sends stay evenly spaced (a binding window replays an early
+    burst every second). ``global_burst`` must be at least
     ``1 + action_reserve`` or chat actions are never sent.
     ``max_in_flight``: at most this many sends are in flight at once, bot-wide, so a
     stalled network or a busy event loop cannot pile up launches that then arrive
-    together (launched sends still on their way are what bunch). 10 sustains 26/s
-    while a Bot API call takes up to 0.38 s; raise it for a slower link.
+    together (launched sends still on their way are what bunch). 10 sustains 24/s
+    while a Bot API call takes up to 0.4 s; raise it for a slower link.
 
     ``final_reserve`` (the final reserve): an intermediate frame or a chat action goes
     only if its chat, and its group, could still take the sends owed there
@@ -85,7 +86,7 @@ class Limits:
     per_chat_burst: int = 3
     per_group_per_minute: int = 20
     per_group_burst: int = 10
-    global_per_second: int = 26
+    global_per_second: int = 24
     global_burst: int = 2
     max_in_flight: int = 10
     final_reserve: int = 10

@@ -100,7 +100,7 @@ class Settings(BaseSettings):
     limit_per_chat_per_second: float = Field(1.0, gt=0)
     limit_per_group_per_minute: int = Field(20, ge=1)
     limit_group_burst: int = Field(10, ge=1)
-    limit_global_per_second: int = Field(26, ge=1)
+    limit_global_per_second: int = Field(24, ge=1)
     limit_global_burst: int = Field(2, ge=1)
     limit_max_in_flight: int = Field(10, ge=1)
     limit_final_reserve: int = Field(10, ge=0)
