@@ -69,20 +69,23 @@ def provider_transport() -> httpx.AsyncBaseTransport:
     httpx's own transport (httpcore + h11, pure Python) hands over one piece per HTTP
     chunk, i.e. per SSE event, at ~40 µs of CPU each; aiohttp parses HTTP in C and
     hands over everything buffered in one piece. At 200 concurrent streams this cut
-    the bot's CPU per 1,000 chunks from 125 to 103 ms and its event-loop lag p99 from
-    103 to 15 ms (bench/streaming.py, one run each). The session (created on the first
-    request, inside the running loop) keeps up to :data:`MAX_STREAMS` connections,
-    verifies TLS like httpx (certifi), reads no proxy from the environment (httpx
-    routes proxied URLs through its own transport) and ignores cookies, so httpx's
-    cookie jar stays the only one. Timeouts: httpx's ``connect`` and ``read`` become
-    aiohttp's ``sock_connect`` and ``sock_read``, ``pool`` its ``connect``.
+    the bot's CPU per 1,000 chunks from 135 to 114 ms and its event-loop lag p99 from
+    104 to 21 ms (bench/streaming.py ``--network``, two runs back to back). The
+    session (created on the first request, inside the running loop) keeps up to
+    :data:`MAX_STREAMS` connections, verifies TLS like httpx (certifi), takes HTTP(S)
+    proxies from ``HTTP_PROXY``/``HTTPS_PROXY``/``NO_PROXY`` as httpx did (aiohttp's
+    ``trust_env``: httpx reads no proxy from the environment once it is given a
+    transport) and ignores cookies, so httpx's cookie jar stays the only one.
+    Timeouts: httpx's ``connect`` and ``read`` become aiohttp's ``sock_connect`` and
+    ``sock_read``, ``pool`` its ``connect``.
     """
     ssl_context = httpx.create_ssl_context()
 
     def session() -> aiohttp.ClientSession:
         connector = aiohttp.TCPConnector(limit=MAX_STREAMS, ssl=ssl_context,
                                          keepalive_timeout=KEEPALIVE_EXPIRY)
-        return aiohttp.ClientSession(connector=connector, cookie_jar=aiohttp.DummyCookieJar())
+        return aiohttp.ClientSession(connector=connector, cookie_jar=aiohttp.DummyCookieJar(),
+                                     trust_env=True)
 
     return AiohttpTransport(client=session)
 

@@ -208,3 +208,31 @@ def wrapped(error: Exception) -> Exception:
 def test_timeout_kind_looks_through_httpx_aiohttp(error: Exception, kind: str | None) -> None:
     """A timeout is told by its aiohttp cause; a lost connection is not a timeout."""
     assert timeout_kind(wrapped(error)) == kind
+
+
+@pytest.mark.timeout(10)
+async def test_a_proxy_from_the_environment_carries_the_stream(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """HTTP_PROXY is honoured, as with httpx's own network: the request goes to the proxy
+    (absolute URI in the request line), which answers here for an unresolvable host."""
+    request_lines: list[bytes] = []
+
+    async def handle(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        try:
+            head = await reader.readuntil(b"\r\n\r\n")
+            request_lines.append(head.split(b"\r\n", 1)[0])
+            writer.write(HEAD + event("via proxy", finish="stop") + b"0\r\n\r\n")
+            await writer.drain()
+        finally:
+            writer.close()
+
+    proxy = await asyncio.start_server(handle, "127.0.0.1", 0)
+    for name in ("NO_PROXY", "no_proxy", "ALL_PROXY", "all_proxy", "http_proxy"):
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.setenv("HTTP_PROXY", f"http://127.0.0.1:{proxy.sockets[0].getsockname()[1]}")
+    seen: list[Chunk] = []
+    async with proxy:
+        await collect(client("http://provider.invalid/v1"), seen)
+    assert request_lines == [b"POST http://provider.invalid/v1/chat/completions HTTP/1.1"]
+    assert seen[0] == AnswerDelta("via proxy")
