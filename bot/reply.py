@@ -172,12 +172,12 @@ class TelegramReply:
         In a private chat streaming through drafts, the frame that will put the full
         first message is queued as a ``first`` frame (high priority) instead: once the
         answer outgrows one message, that message can be sent, and sending it now
-        spares the end of the answer a call. (200 chats ending within 10 s needed
-        40 calls a second at their ends when the final had to send both messages;
-        bench/streaming.py.) "Outgrown" is estimated without rendering: the rendered
-        length at the last step plus the answer characters since, scaled by that
-        step's units per character when below 1 (never above: reasoning shown above
-        the answer would inflate it).
+        spares the end of the answer a call (200 chats ending within 10 s need ~35
+        calls a second at their ends; bench/streaming.py, bench/send_model.py).
+        "Outgrown" is estimated without rendering: the rendered length at the last
+        step plus the answer characters since, scaled by that step's units per
+        character when below 1 (never above: reasoning shown above the answer would
+        inflate it).
         """
         self._state = state
         if self.forbidden:
