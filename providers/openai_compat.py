@@ -57,7 +57,6 @@ from providers.http import (
     EventDeadline,
     PacedStream,
     provider_transport,
-    stream_limits,
     timeout_kind,
 )
 from providers.retry import retry_after_from_headers
@@ -222,10 +221,9 @@ class OpenAICompatClient:
         # read timeout is only a backstop a little past them.
         backstop = max(first_token_timeout, idle_timeout) + 5
         timeout = httpx.Timeout(backstop, connect=connect_timeout, pool=connect_timeout)
-        self._http = httpx.AsyncClient(
+        self._http = httpx.AsyncClient(  # the transport holds the connection limits
             transport=transport if transport is not None else provider_transport(),
             timeout=timeout,
-            limits=stream_limits(),
         )
 
     def __repr__(self) -> str:
