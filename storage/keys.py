@@ -17,7 +17,9 @@ from __future__ import annotations
 __all__ = [
     "PREFIX",
     "SCOPE_TTL_NAMES",
+    "chat_key_patterns",
     "key",
+    "moved_key",
     "provider_session_key",
     "update_key",
     "user_usage_key",
@@ -43,6 +45,29 @@ def key(scope: str, name: str) -> str:
     Raises ``ValueError`` when ``scope`` or ``name`` is empty or contains a brace.
     """
     return f"{PREFIX}:{{{_check(scope, what='scope')}}}:{_check(name, what='key name')}"
+
+
+def chat_key_patterns(chat_id: int) -> tuple[str, str]:
+    """Return the ``SCAN`` patterns matching every key of group ``chat_id``'s scopes.
+
+    Group scopes are ``c:<chat_id>`` (shared, and the group's own options) and
+    ``c:<chat_id>:…`` (per topic, per member); the two patterns match exactly those,
+    not ``c:<chat_id>5…``. (``{`` and ``}`` are not special in Redis glob patterns.)
+    """
+    chat = int(chat_id)
+    return f"{PREFIX}:{{c:{chat}}}:*", f"{PREFIX}:{{c:{chat}:*"
+
+
+def moved_key(name: str, *, old_chat_id: int, new_chat_id: int) -> str:
+    """Return key ``name`` of a scope of group ``old_chat_id`` as it is for ``new_chat_id``.
+
+    Raises ``ValueError`` when ``name`` is not a key of that group (see
+    :func:`chat_key_patterns`).
+    """
+    old = f"{PREFIX}:{{c:{int(old_chat_id)}"
+    if not name.startswith(old) or name[len(old)] not in ":}":
+        raise ValueError(f"{name!r} is not a key of chat {old_chat_id}")
+    return f"{PREFIX}:{{c:{int(new_chat_id)}" + name[len(old):]
 
 
 def update_key(update_id: int) -> str:

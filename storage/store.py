@@ -29,7 +29,9 @@ from redis.typing import EncodableT, FieldT
 
 from storage.keys import (
     SCOPE_TTL_NAMES,
+    chat_key_patterns,
     key,
+    moved_key,
     provider_session_key,
     update_key,
     user_usage_key,
@@ -169,6 +171,39 @@ class ConversationStore:
             await pipe.execute()
 
     # -- coordination ------------------------------------------------------------
+
+    async def move_chat(self, old_chat_id: int, new_chat_id: int) -> int:
+        """Move every conversation of group ``old_chat_id`` to ``new_chat_id``; return the
+        number of keys moved.
+
+        For a group that became a supergroup (Telegram's ``migrate_to_chat_id``): its
+        members' histories, models, options, usage and the group's own switches go on
+        under the new id. Each key is copied with ``DUMP``/``RESTORE`` (keeping its
+        TTL) and then deleted, one key at a time, so it works in a Redis Cluster too,
+        where the old and new keys hash to different slots. Locks are not moved (a
+        reply streaming now releases its own). A key that already exists under the new
+        id is kept and the old one dropped: the new chat's own state is newer.
+        Idempotent: a second call moves nothing.
+        """
+        moved = 0
+        for pattern in chat_key_patterns(old_chat_id):
+            async for raw in self.redis.scan_iter(match=pattern, count=500):
+                name = _text(raw)
+                if name.endswith(":lock"):
+                    continue
+                target = moved_key(name, old_chat_id=old_chat_id, new_chat_id=new_chat_id)
+                dumped = await self.redis.dump(name)
+                if dumped is None:  # expired meanwhile
+                    continue
+                ttl = await self.redis.pttl(name)
+                try:
+                    await self.redis.restore(target, max(ttl, 0), dumped)
+                    moved += 1
+                except redis.exceptions.ResponseError as exc:
+                    if "BUSYKEY" not in str(exc):
+                        raise
+                await self.redis.delete(name)
+        return moved
 
     def lock(
         self, scope: str, *, ttl: float = 300, wait: float = 600
