@@ -136,6 +136,9 @@ def build_application(
         .post_shutdown(_post_shutdown)
         .build()
     )
+    # group -2: a group that became a supergroup takes its conversations along
+    app.add_handler(MessageHandler(filters.StatusUpdate.MIGRATE, handlers.follow_migration),
+                    group=-2)
     # group -1: the gate (duplicates, allow-list) runs before everything else
     app.add_handler(TypeHandler(object, handlers.gate_update), group=-1)
     # group 0: commands, then menus, then conversation messages

@@ -112,6 +112,19 @@ class MessageChain:
         )
         self.draft = part
 
+    def move_to(self, chat_id: int) -> None:
+        """Go on in chat ``chat_id`` (the group became a supergroup: Telegram's
+        ``ChatMigrated``). The messages in the old chat cannot be edited there, so the
+        reply starts over in a new message, replying to nothing (message ids differ
+        between the two chats)."""
+        self.chat_id = chat_id
+        self.reply_to = None
+        self.message_ids.clear()
+        self.sent.clear()
+        self.frozen = 0
+        self.frozen_units = 0
+        self.draft = None
+
     async def rewind(self) -> None:
         """Start over in the first message (a retried stream replaces the partial text).
 

@@ -17,8 +17,9 @@ be sent, never per chunk.
   answer text exists; edits as the scheduler allows; a final edit.
 - Telegram errors: ``RetryAfter`` pauses the chat for the time asked and the newest
   text goes out after; network errors retry on the next tick; ``Forbidden`` stops the
-  reply and releases the conversation; the rest is handled in
-  :class:`bot.delivery.MessageChain`.
+  reply and releases the conversation; ``ChatMigrated`` (the group became a
+  supergroup) moves the reply to the new chat, where it starts over in a new message;
+  the rest is handled in :class:`bot.delivery.MessageChain`.
 """
 
 from __future__ import annotations
@@ -33,7 +34,14 @@ from dataclasses import dataclass, field
 
 from telegram import Bot, Message
 from telegram.constants import ChatAction, ChatType
-from telegram.error import BadRequest, Forbidden, NetworkError, RetryAfter, TelegramError
+from telegram.error import (
+    BadRequest,
+    ChatMigrated,
+    Forbidden,
+    NetworkError,
+    RetryAfter,
+    TelegramError,
+)
 
 from bot.delivery import MessageChain
 from bot.failures import describe_failure
@@ -306,7 +314,12 @@ class TelegramReply:
         except NetworkError as exc:
             log.warning("network error while replying: %s", exc.message)
             return SendOutcome.RETRY
-        except TelegramError as exc:  # ChatMigrated, InvalidToken, …: this reply cannot go on
+        except ChatMigrated as exc:
+            log.info("chat %s became supergroup %s; the reply goes on there",
+                     self.chain.chat_id, exc.new_chat_id)
+            self.chain.move_to(int(exc.new_chat_id))
+            return SendOutcome.RETRY
+        except TelegramError as exc:  # InvalidToken, …: this reply cannot go on
             log.error("Telegram error while replying in chat %s: %s", self.chain.chat_id, exc)
             return SendOutcome.DROP
         if not done:

@@ -15,6 +15,7 @@ from handlers.commands import (
 from handlers.errors import report_error
 from handlers.gate import gate_update
 from handlers.messages import answer_message
+from handlers.migration import follow_migration
 from handlers.photos import answer_photo
 
 __all__ = [
@@ -22,6 +23,7 @@ __all__ = [
     "answer_photo",
     "change_setting",
     "choose_model",
+    "follow_migration",
     "gate_update",
     "regenerate_answer",
     "report_error",

@@ -62,6 +62,7 @@ class Injection:
     description: str
     retry_after: int | None = None
     times: int = 1
+    parameters: dict[str, Any] | None = None
 
 
 @dataclass
@@ -171,9 +172,12 @@ class FakeTelegram:
             "data": data, "message": self._message_json(original)}})
 
     def inject(self, method: str, *, status: int, description: str,
-               retry_after: int | None = None, times: int = 1) -> None:
-        """Answer the next ``times`` calls of ``method`` with an error."""
-        self.injections.append(Injection(method, status, description, retry_after, times))
+               retry_after: int | None = None, times: int = 1,
+               parameters: dict[str, Any] | None = None) -> None:
+        """Answer the next ``times`` calls of ``method`` with an error (and ``parameters``,
+        e.g. ``{"migrate_to_chat_id": …}``)."""
+        self.injections.append(
+            Injection(method, status, description, retry_after, times, parameters))
 
     def bot_messages(self, chat_id: int) -> list[StoredMessage]:
         """The bot's messages in ``chat_id``, oldest first."""
@@ -258,6 +262,8 @@ class FakeTelegram:
                                         "description": injection.description}
                 if injection.retry_after is not None:
                     body["parameters"] = {"retry_after": injection.retry_after}
+                if injection.parameters is not None:
+                    body["parameters"] = {**body.get("parameters", {}), **injection.parameters}
                 return JSONResponse(body, status_code=injection.status)
         return None
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import time
 
 import pytest
@@ -58,3 +59,50 @@ async def test_discussion_comment_carries_the_channel_post(world: World, bot: Bo
     messages = world.openai.requests[0]["messages"]
     assert messages[1]["role"] == "system" and "Lecture 5: eigenvalues." in messages[1]["content"]
     assert messages[-1] == {"role": "user", "content": "what is an eigenvalue?"}
+
+
+OLD_GROUP, NEW_GROUP = -700, -1000000000700
+
+
+async def test_a_group_that_becomes_a_supergroup_keeps_its_conversations(
+    world: World, bot: BotRunner
+) -> None:
+    """After ``migrate_to_chat_id``, a member's conversation goes on under the new id, even
+    with an allow-list that does not name the admin who upgraded the group."""
+    world.openai.script += [Answer("Noted: 7."), Answer("It was 7.")]
+    admin = {"id": ADMIN, "is_bot": False, "first_name": "A"}
+    async with bot(allowed_user_ids=[str(MEMBER)]):
+        world.telegram.push_text(chat_id=OLD_GROUP, user_id=MEMBER, chat_type="group",
+                                 text=f"@{BOT_USERNAME} remember 7")
+        await settle(lambda: replied(world, OLD_GROUP, "Noted: 7."))
+        world.telegram.push_update({"message": {
+            "message_id": 900, "date": int(time.time()), "from": admin,
+            "chat": {"id": OLD_GROUP, "type": "group", "title": "Class"},
+            "migrate_to_chat_id": NEW_GROUP}})
+        await asyncio.sleep(0.3)  # the service message is handled before the next one
+        world.telegram.push_text(chat_id=NEW_GROUP, user_id=MEMBER, chat_type="supergroup",
+                                 text=f"@{BOT_USERNAME} what number?")
+        await settle(lambda: replied(world, NEW_GROUP, "It was 7."))
+    contents = [m["content"] for m in world.openai.requests[1]["messages"]]
+    assert contents[-3:] == ["remember 7", "Noted: 7.", "what number?"]
+
+
+async def test_a_reply_streaming_when_the_group_migrates_goes_on_in_the_new_chat(
+    world: World, bot: BotRunner
+) -> None:
+    """Telegram answers ChatMigrated: the reply starts over in the new supergroup and ends
+    there with the whole answer."""
+    answer = "This answer was asked in a group and ends in its supergroup."
+    world.openai.script.append(Answer(answer, piece=8, delay=0.01))
+    world.telegram.inject("sendMessage", status=400,
+                          description="Bad Request: group chat was upgraded to a supergroup chat",
+                          parameters={"migrate_to_chat_id": NEW_GROUP})
+    async with bot():
+        world.telegram.push_text(chat_id=OLD_GROUP, user_id=MEMBER, chat_type="group",
+                                 text=f"@{BOT_USERNAME} tell me")
+        await settle(lambda: replied(world, NEW_GROUP, answer), within=10)
+    assert world.telegram.injections[0].times == 0, "the first send met ChatMigrated"
+    assert not world.telegram.bot_messages(OLD_GROUP)
+    sent = [c for c in world.telegram.calls_of("sendMessage")
+            if str(c.params.get("chat_id")) == str(NEW_GROUP)]
+    assert sent and "reply_parameters" not in sent[0].params
