@@ -60,6 +60,7 @@ async def build_services(
     conversations = ConversationService(
         store=store, clients=clients, catalogue=catalogue, default_model=default,
         system_prompt=settings.system_prompt, daily_turn_limit=settings.user_daily_turns,
+        turns_per_minute=settings.user_turns_per_minute,
     )
     log.info(
         "starting: platforms=%s default_model=%s models=%d storage=%s",

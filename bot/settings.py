@@ -64,6 +64,7 @@ class Settings(BaseSettings):
     system_prompt: str = "You are a helpful assistant. Answer in the language of the question."
     models_file: Path | None = None
     user_daily_turns: int = Field(0, ge=0)
+    user_turns_per_minute: int = Field(0, ge=0)
 
     # The quick-start OpenAI-compatible endpoint
     openai_name: str = "openai"

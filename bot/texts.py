@@ -71,6 +71,11 @@ _TEXTS: dict[str, dict[Lang, str]] = {
         "en": "Daily limit: {limit} questions; {left} left.",
         "zh": "每日上限：{limit} 次；还剩 {left} 次。",
     },
+    "too_fast": {
+        "en": "You are asking quickly: at most {limit} questions a minute. "
+              "Try again in {seconds} s.",
+        "zh": "提问太快了：每分钟最多 {limit} 个问题。请 {seconds} 秒后再试。",
+    },
     "daily_limit": {
         "en": "You have reached today's limit of {limit} questions. It resets at 00:00 UTC.",
         "zh": "你已达到今天 {limit} 次提问的上限，将于 UTC 零点重置。",

@@ -46,7 +46,7 @@ from providers.types import (
     SessionRefresh,
     UsageReport,
 )
-from storage import ConversationStore, StoredMessage
+from storage import ConversationStore, QuestionPace, StoredMessage
 
 __all__ = [
     "ConversationService",
@@ -75,9 +75,12 @@ class ConversationService:
         default_model: ModelInfo,
         system_prompt: str,
         daily_turn_limit: int = 0,
+        turns_per_minute: int = 0,
     ) -> None:
         self.store = store
         self.daily_turn_limit = daily_turn_limit
+        self.pace = (QuestionPace(store.redis, per_minute=turns_per_minute)
+                     if turns_per_minute else None)
         self.clients = clients
         self.catalogue = catalogue
         self.default_model = default_model
@@ -111,6 +114,13 @@ class ConversationService:
             return None
         used = (await self.store.get_user_usage(user_id))["requests"]
         return max(0, self.daily_turn_limit - used)
+
+    async def wait_before_turn(self, user_id: int) -> float:
+        """Count a question by ``user_id`` against the per-minute pace (if any).
+
+        Returns 0.0 when it may be asked now, else the seconds to wait (not counted).
+        """
+        return 0.0 if self.pace is None else await self.pace.take(user_id)
 
     def stop(self, scope: str) -> bool:
         """Stop the answer being written in ``scope``; False when nothing is being written."""

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import math
+
 from telegram import Message, Update, User
 from telegram.constants import ChatType
 
@@ -64,10 +66,17 @@ async def shows_reasoning(context: BotContext, user_id: int) -> bool:
 
 
 async def refused_for_quota(context: BotContext, message: Message, user: User, lang: Lang) -> bool:
-    """Tell the user and return True when their daily question limit is used up."""
-    left = await context.services.conversations.turns_left_today(user.id)
-    if left is None or left > 0:
+    """Tell the user and return True when their daily question limit is used up, or when
+    they ask faster than the per-minute pace (``USER_TURNS_PER_MINUTE``) allows."""
+    conversations = context.services.conversations
+    left = await conversations.turns_left_today(user.id)
+    if left is not None and left <= 0:
+        await message.reply_text(t("daily_limit", lang, limit=conversations.daily_turn_limit))
+        return True
+    wait = await conversations.wait_before_turn(user.id)
+    if wait <= 0:
         return False
-    limit = context.services.conversations.daily_turn_limit
-    await message.reply_text(t("daily_limit", lang, limit=limit))
+    assert conversations.pace is not None  # a wait comes only from a pace
+    await message.reply_text(t("too_fast", lang, limit=conversations.pace.per_minute,
+                               seconds=math.ceil(wait)))
     return True

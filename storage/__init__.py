@@ -11,6 +11,7 @@ from storage.backend import connect
 from storage.errors import LockTimeout, StorageError, StorageUnavailable
 from storage.keys import key
 from storage.messages import StoredMessage
+from storage.pace import QuestionPace
 from storage.store import ConversationStore
 from storage.tokens import IMAGE_TOKENS, estimate_tokens
 
@@ -18,6 +19,7 @@ __all__ = [
     "IMAGE_TOKENS",
     "ConversationStore",
     "LockTimeout",
+    "QuestionPace",
     "StorageError",
     "StorageUnavailable",
     "StoredMessage",

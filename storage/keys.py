@@ -9,12 +9,14 @@ the bot (``u:42``, ``c:-100123:u:42``, ``c:-100123:t:7:u:42``); they must not co
 ``{`` or ``}``, which would move the tag.
 
 Global keys (update de-duplication, provider sessions, per-user daily usage) have no
-hash tag; each is only ever used alone.
+hash tag; each is only ever used alone. The per-user question pace keys are built by
+the ``limits`` library under :data:`PACE_PREFIX` (:mod:`storage.pace`).
 """
 
 from __future__ import annotations
 
 __all__ = [
+    "PACE_PREFIX",
     "PREFIX",
     "SCOPE_TTL_NAMES",
     "chat_key_patterns",
@@ -26,6 +28,7 @@ __all__ = [
 ]
 
 PREFIX = "cb"
+PACE_PREFIX = f"{PREFIX}:pace"
 
 # The per-scope keys whose TTL `append_exchange` refreshes (the lock has its own TTL).
 SCOPE_TTL_NAMES = ("history", "model", "options", "usage")

@@ -114,6 +114,28 @@ async def test_daily_limit_and_usage(world: World, bot: BotRunner) -> None:
     assert len(world.openai.requests) == 1
 
 
+async def test_asking_faster_than_the_pace_is_refused_with_the_wait(
+    world: World, bot: BotRunner
+) -> None:
+    """USER_TURNS_PER_MINUTE=2: the third question within a minute is refused with the
+    seconds to wait, and never reaches the model; another user is still answered."""
+    world.openai.script += [Answer("one"), Answer("two"), Answer("other")]
+    async with bot(user_turns_per_minute=2, user_daily_turns=10):
+        for text, answer in (("q1", "one"), ("q2", "two")):
+            world.telegram.push_text(chat_id=CHAT, user_id=USER, text=text)
+            await settle(lambda answer=answer: replied(world, CHAT, answer))
+        world.telegram.push_text(chat_id=CHAT, user_id=USER, text="q3")
+        prefix = t("too_fast", "en", limit=2, seconds=0).split(" 0 s")[0]
+        await settle(lambda: any(m.text.startswith(prefix)
+                                 for m in world.telegram.bot_messages(CHAT)))
+        world.telegram.push_text(chat_id=CHAT + 1, user_id=USER + 1, text="q")
+        await settle(lambda: replied(world, CHAT + 1, "other"))
+    (refusal,) = [m.text for m in world.telegram.bot_messages(CHAT) if m.text.startswith(prefix)]
+    seconds = int(refusal.removeprefix(prefix).split()[0])
+    assert 50 <= seconds <= 60
+    assert [r["messages"][-1]["content"] for r in world.openai.requests] == ["q1", "q2", "q"]
+
+
 async def test_allow_list_refuses_strangers(world: World, bot: BotRunner) -> None:
     """With ALLOWED_USER_IDS set, a stranger hears the bot is private; a listed user is answered."""
     world.openai.script.append(Answer("hello friend"))
