@@ -1,4 +1,5 @@
-# The bot: slim Python base, non-root user, long polling.
+# The bot: slim Python base, non-root user; long polling, or a webhook server on 8080
+# when WEBHOOK_URL is set.
 FROM python:3.11-slim
 
 ENV PYTHONDONTWRITEBYTECODE=1 \
@@ -15,4 +16,5 @@ COPY providers ./providers
 RUN pip install . && useradd --create-home --uid 10001 bot
 
 USER bot
+EXPOSE 8080
 CMD ["python", "-m", "bot"]

@@ -1,4 +1,5 @@
-"""``python -m bot``: run the bot (long polling); ``check`` and ``chat`` for operators."""
+"""``python -m bot``: run the bot (long polling, or a webhook server when ``WEBHOOK_URL`` is
+set); ``check`` and ``chat`` for operators."""
 
 from __future__ import annotations
 
@@ -17,7 +18,7 @@ def secrets_of(settings: Settings) -> list[str]:
     values = [
         settings.telegram_bot_token, settings.openai_api_key, settings.zju_api_key,
         settings.zhipuai_api_key, settings.zai_api_key, settings.dashscope_api_key,
-        settings.ustb_easy_session, settings.ustb_cookie_vjuid_login,
+        settings.ustb_easy_session, settings.ustb_cookie_vjuid_login, settings.webhook_secret,
     ]
     values += [endpoint.api_key for endpoint in settings.custom_providers]
     return [value.get_secret_value() for value in values]
@@ -37,13 +38,22 @@ def install_event_loop() -> None:
 
 
 def _run(settings: Settings) -> int:
-    from bot.app import build_application
+    from bot.app import ALLOWED_UPDATES, build_application
     from bot.platforms import build_catalogue, check_default_model
 
     check_default_model(settings, build_catalogue(settings))  # fail before any network call
     install_event_loop()
+    if settings.webhook_url:
+        from bot.webhook import serve_webhook
+
+        loop = asyncio.get_event_loop()
+        try:
+            loop.run_until_complete(serve_webhook(settings))
+        finally:
+            loop.close()
+        return 0
     app = build_application(settings)
-    app.run_polling(allowed_updates=["message", "callback_query", "channel_post"])
+    app.run_polling(allowed_updates=ALLOWED_UPDATES)
     return 0
 
 

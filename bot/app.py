@@ -33,10 +33,19 @@ from bot.texts import Lang, t
 from bot.turn import ConversationService
 from handlers.common import addressed_to_bot
 
-__all__ = ["COMMANDS", "AddressedText", "build_application", "build_services", "limits_of"]
+__all__ = [
+    "ALLOWED_UPDATES",
+    "COMMANDS",
+    "AddressedText",
+    "build_application",
+    "build_services",
+    "limits_of",
+]
 
 log = logging.getLogger(__name__)
 
+ALLOWED_UPDATES = ["message", "callback_query", "channel_post"]
+"""The update types the bot asks Telegram for (polling and webhook alike)."""
 COMMANDS = ("start", "help", "model", "settings", "reset", "stop", "retry", "usage", "shared")
 MAX_CONCURRENT_UPDATES = 512
 
@@ -116,18 +125,23 @@ async def _post_shutdown(app: BotApplication) -> None:
 
 
 def build_application(
-    settings: Settings, *, transport: httpx.AsyncBaseTransport | None = None
+    settings: Settings, *, transport: httpx.AsyncBaseTransport | None = None,
+    polling: bool = True,
 ) -> BotApplication:
     """Build the Application for ``settings``; services start in ``post_init``.
 
-    ``transport`` points every provider client at a fake (tests, benchmarks).
+    ``transport`` points every provider client at a fake (tests, benchmarks);
+    ``polling=False`` builds it without an Updater (webhook mode, :mod:`bot.webhook`).
     """
     # PTB 22 reports time periods (RetryAfter.retry_after) as timedelta when asked to, and
     # warns on every one otherwise; the reply stream reads either form.
     os.environ.setdefault("PTB_TIMEDELTA", "true")
     context_types = ContextTypes(context=BotContext, bot_data=BotData)
+    builder = Application.builder()
+    if not polling:
+        builder = builder.updater(None)
     app: BotApplication = (
-        Application.builder()
+        builder
         .token(settings.telegram_bot_token.get_secret_value())
         .base_url(settings.telegram_base_url)
         .base_file_url(settings.telegram_base_file_url)

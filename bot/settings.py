@@ -7,13 +7,25 @@ that they never show in a repr, a log line or an error message.
 from __future__ import annotations
 
 import json
+import re
 from pathlib import Path
 from typing import Annotated, Any
+from urllib.parse import urlsplit
 
-from pydantic import BaseModel, Field, SecretStr, ValidationError, field_validator
+from pydantic import (
+    BaseModel,
+    Field,
+    SecretStr,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 __all__ = ["ConfigError", "CustomEndpoint", "Settings", "load_settings"]
+
+_SECRET_TOKEN = re.compile(r"[A-Za-z0-9_-]{1,256}")
+"""setWebhook ``secret_token``: 1-256 characters A-Z, a-z, 0-9, _ and - (Bot API)."""
 
 
 class ConfigError(Exception):
@@ -109,6 +121,12 @@ class Settings(BaseSettings):
 
     log_level: str = "INFO"
 
+    # Webhook mode (instead of long polling): Telegram POSTs updates to webhook_url.
+    webhook_url: str = ""
+    webhook_secret: SecretStr = SecretStr("")
+    webhook_listen: str = "0.0.0.0"  # all interfaces: behind a reverse proxy, in a container
+    webhook_port: int = Field(8080, ge=1, le=65535)
+
     @field_validator(
         "allowed_user_ids",
         "openai_models",
@@ -119,6 +137,29 @@ class Settings(BaseSettings):
     @classmethod
     def _comma_list(cls, value: Any) -> Any:
         return _split_list(value)
+
+    @field_validator("webhook_url")
+    @classmethod
+    def _webhook_https(cls, value: str) -> str:
+        parts = urlsplit(value)
+        if value and (parts.scheme != "https" or not parts.hostname):
+            raise ValueError("must be an https:// URL (Telegram posts only to HTTPS)")
+        return value
+
+    @field_validator("webhook_secret")
+    @classmethod
+    def _webhook_secret_shape(cls, value: SecretStr) -> SecretStr:
+        secret = value.get_secret_value()
+        if secret and not _SECRET_TOKEN.fullmatch(secret):
+            raise ValueError("must be 1-256 characters of A-Z, a-z, 0-9, _ and - (Bot API)")
+        return value
+
+    @model_validator(mode="after")
+    def _webhook_needs_secret(self) -> Settings:
+        if self.webhook_url and not self.webhook_secret.get_secret_value():
+            raise ValueError("WEBHOOK_SECRET must be set with WEBHOOK_URL: it is how the bot "
+                             "knows a request comes from Telegram")
+        return self
 
     @field_validator("custom_providers", mode="before")
     @classmethod

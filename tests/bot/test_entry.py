@@ -10,12 +10,13 @@ import pytest
 
 from bot.__main__ import main
 from bot.logs import RedactingFilter
-from bot.settings import ConfigError, load_settings
+from bot.settings import ConfigError, Settings, load_settings
 
 pytestmark = pytest.mark.timeout(30)
 
 _ENV_NAMES = ("TELEGRAM_BOT_TOKEN", "TELEGRAM_BASE_URL", "OPENAI_BASE_URL", "OPENAI_MODELS",
-              "REDIS_URL", "DEFAULT_MODEL", "CUSTOM_PROVIDERS", "HISTORY_MAX_TURNS")
+              "REDIS_URL", "DEFAULT_MODEL", "CUSTOM_PROVIDERS", "HISTORY_MAX_TURNS",
+              "WEBHOOK_URL", "WEBHOOK_SECRET")
 
 
 @pytest.fixture(autouse=True)
@@ -50,6 +51,26 @@ def test_bad_custom_providers_json_is_one_line(monkeypatch: pytest.MonkeyPatch) 
         load_settings()
 
 
+@pytest.mark.parametrize(("url", "secret", "expected"), [
+    ("http://bot.example.org/hook", "s3cret", r"^WEBHOOK_URL is invalid: must be an https://"),
+    ("https://bot.example.org/hook", "", r"WEBHOOK_SECRET must be set with WEBHOOK_URL"),
+    ("https://bot.example.org/hook", "has space", r"^WEBHOOK_SECRET is invalid: must be 1-256"),
+])
+def test_webhook_settings_are_checked(monkeypatch: pytest.MonkeyPatch, url: str, secret: str,
+                                      expected: str) -> None:
+    """Webhook mode needs an HTTPS URL and a secret token of the Bot API's alphabet; the
+    error never shows the secret."""
+    monkeypatch.setenv("TELEGRAM_BOT_TOKEN", "123:abc")
+    monkeypatch.setenv("WEBHOOK_URL", url)
+    monkeypatch.setenv("WEBHOOK_SECRET", secret)
+    with pytest.raises(ConfigError, match=expected) as caught:
+        load_settings()
+    assert not secret or secret not in str(caught.value)
+    monkeypatch.setenv("WEBHOOK_URL", "https://bot.example.org/hook")
+    monkeypatch.setenv("WEBHOOK_SECRET", "a-Good_secret1")
+    assert load_settings().webhook_secret.get_secret_value() == "a-Good_secret1"
+
+
 def test_main_exits_2_with_one_line(capsys: pytest.CaptureFixture[str]) -> None:
     """python -m bot without configuration prints one line on stderr and returns 2."""
     assert main([]) == 2
@@ -69,6 +90,25 @@ def test_main_rejects_default_model_that_is_not_enabled(
     assert main([]) == 2
     err = capsys.readouterr().err
     assert "DEFAULT_MODEL" in err and len(err.strip().splitlines()) == 1
+
+
+def test_webhook_url_runs_the_webhook_server(monkeypatch: pytest.MonkeyPatch) -> None:
+    """With WEBHOOK_URL set, ``python -m bot`` serves the webhook instead of polling."""
+    import bot.webhook
+
+    served: list[str] = []
+
+    async def fake_serve(settings: Settings) -> None:
+        served.append(settings.webhook_url)
+
+    monkeypatch.setattr(bot.webhook, "serve_webhook", fake_serve)
+    monkeypatch.setenv("TELEGRAM_BOT_TOKEN", "123:abc")
+    monkeypatch.setenv("OPENAI_BASE_URL", "http://127.0.0.1:9/v1")  # never the internet
+    monkeypatch.setenv("OPENAI_MODELS", "m1")
+    monkeypatch.setenv("WEBHOOK_URL", "https://bot.example.org/hook")
+    monkeypatch.setenv("WEBHOOK_SECRET", "s3cret")
+    assert main([]) == 0
+    assert served == ["https://bot.example.org/hook"]
 
 
 def test_python_m_bot_has_no_traceback(tmp_path: object) -> None:

@@ -287,6 +287,9 @@ class FakeTelegram:
     async def _m_deleteWebhook(self, params: dict[str, Any]) -> bool:
         return True
 
+    async def _m_setWebhook(self, params: dict[str, Any]) -> bool:
+        return True
+
     async def _m_setMyCommands(self, params: dict[str, Any]) -> bool:
         return True
 
