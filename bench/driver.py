@@ -5,8 +5,10 @@ lag and the peak RSS measured here are the bot's alone — the fake servers live
 another process (:mod:`bench.fakes`). The Application is run as the e2e tests run
 it (:func:`tests.e2e.conftest.running_bot`: initialize, post_init, polling, start),
 with the default streaming settings (drafts in private chats every 0.5 s, edits
-every 1 s / 3 s, limits 1/s per chat, 20/min per group, 30/s global) and the
-embedded store (``memory://``) unless a Redis URL is given.
+every 1 s / 3 s, limits 1/s per chat, 20/min per group, 24/s global, see
+:class:`bot.scheduler_limits.Limits`) and the embedded store (``memory://``) unless a
+Redis URL is given. Provider streams go through the client's default network
+(aiohttp), or httpx's own with ``network="httpcore"``.
 
 One extra observer is added: a handler in group 99 that runs after the message
 handler finished a turn — so the driver knows when every reply's final text went out.
