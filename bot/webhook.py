@@ -54,8 +54,8 @@ def webhook_app(application: BotApplication, *, secret: str, path: str) -> Starl
             return Response(status_code=403)
         try:
             update = Update.de_json(await request.json(), application.bot)
-        except (json.JSONDecodeError, UnicodeDecodeError, TypeError, KeyError,
-                ValueError) as exc:
+        except (json.JSONDecodeError, UnicodeDecodeError, TypeError, KeyError, ValueError,
+                AttributeError) as exc:  # not JSON, not an object, not an Update
             log.warning("webhook body is not an update: %s", type(exc).__name__)
             return Response(status_code=400)
         await application.update_queue.put(update)
