@@ -27,6 +27,14 @@ def clean_env(monkeypatch: pytest.MonkeyPatch, tmp_path: object) -> None:
     monkeypatch.chdir(str(tmp_path))
 
 
+def runnable_env(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A token and one OpenAI-compatible model, every URL on a closed loopback port."""
+    monkeypatch.setenv("TELEGRAM_BOT_TOKEN", "123:abc")
+    monkeypatch.setenv("TELEGRAM_BASE_URL", "http://127.0.0.1:9/bot")  # never the internet
+    monkeypatch.setenv("OPENAI_BASE_URL", "http://127.0.0.1:9/v1")
+    monkeypatch.setenv("OPENAI_MODELS", "m1")
+
+
 def test_missing_token_names_the_variable() -> None:
     """Without TELEGRAM_BOT_TOKEN the error says exactly that."""
     with pytest.raises(ConfigError, match=r"^TELEGRAM_BOT_TOKEN is not set$"):
@@ -82,10 +90,7 @@ def test_main_rejects_default_model_that_is_not_enabled(
     monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:
     """A DEFAULT_MODEL naming a model no platform serves is a configuration error at start-up."""
-    monkeypatch.setenv("TELEGRAM_BOT_TOKEN", "123:abc")
-    monkeypatch.setenv("TELEGRAM_BASE_URL", "http://127.0.0.1:9/bot")  # never the internet
-    monkeypatch.setenv("OPENAI_BASE_URL", "http://127.0.0.1:9/v1")
-    monkeypatch.setenv("OPENAI_MODELS", "m1")
+    runnable_env(monkeypatch)
     monkeypatch.setenv("DEFAULT_MODEL", "openai:nope")
     assert main([]) == 2
     err = capsys.readouterr().err
@@ -102,9 +107,7 @@ def test_webhook_url_runs_the_webhook_server(monkeypatch: pytest.MonkeyPatch) ->
         served.append(settings.webhook_url)
 
     monkeypatch.setattr(bot.webhook, "serve_webhook", fake_serve)
-    monkeypatch.setenv("TELEGRAM_BOT_TOKEN", "123:abc")
-    monkeypatch.setenv("OPENAI_BASE_URL", "http://127.0.0.1:9/v1")  # never the internet
-    monkeypatch.setenv("OPENAI_MODELS", "m1")
+    runnable_env(monkeypatch)
     monkeypatch.setenv("WEBHOOK_URL", "https://bot.example.org/hook")
     monkeypatch.setenv("WEBHOOK_SECRET", "s3cret")
     assert main([]) == 0
