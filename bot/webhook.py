@@ -18,7 +18,9 @@ import contextlib
 import json
 import logging
 import secrets
-from collections.abc import AsyncIterator
+import signal
+import threading
+from collections.abc import AsyncIterator, Iterator
 from urllib.parse import urlsplit
 
 import uvicorn
@@ -101,10 +103,36 @@ async def running_webhook_bot(settings: Settings) -> AsyncIterator[Starlette]:
 
 async def serve_webhook(settings: Settings) -> None:
     """Run the bot in webhook mode until SIGINT/SIGTERM (uvicorn on
-    ``WEBHOOK_LISTEN:WEBHOOK_PORT``; put TLS in front, e.g. a reverse proxy)."""
+    ``WEBHOOK_LISTEN:WEBHOOK_PORT``; put TLS in front, e.g. a reverse proxy).
+
+    On a signal uvicorn stops serving, restores the handlers it found and raises the
+    signal again (uvicorn ``Server.capture_signals``). With the default handlers that
+    second signal would kill the process before the Application stops (replies
+    unfinished, the store not closed), so this installs handlers that only log while
+    it serves.
+    """
     async with running_webhook_bot(settings) as asgi:
         config = uvicorn.Config(asgi, host=settings.webhook_listen, port=settings.webhook_port,
                                 log_level="warning", lifespan="off")
         log.info("webhook mode: listening on %s:%d", settings.webhook_listen,
                  settings.webhook_port)
-        await uvicorn.Server(config).serve()
+        with _signals_stop_gracefully():
+            await uvicorn.Server(config).serve()
+
+
+@contextlib.contextmanager
+def _signals_stop_gracefully() -> Iterator[None]:
+    """While the block runs, SIGINT/SIGTERM are only logged (uvicorn handles them first)."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+
+    def stopping(signum: int, frame: object) -> None:
+        log.info("%s: stopping", signal.Signals(signum).name)
+
+    previous = {sig: signal.signal(sig, stopping) for sig in (signal.SIGINT, signal.SIGTERM)}
+    try:
+        yield
+    finally:
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)

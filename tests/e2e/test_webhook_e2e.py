@@ -2,14 +2,21 @@
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
+import os
+import signal
+import socket
+import sys
 import time
+from pathlib import Path
 from typing import Any
 
 import httpx
 import pytest
 
 from bot.webhook import SECRET_HEADER, running_webhook_bot
-from tests.e2e.conftest import World, replied, serve, settle
+from tests.e2e.conftest import TOKEN, World, replied, serve, settle
 from tests.e2e.fake_openai import Answer
 
 pytestmark = pytest.mark.timeout(30)
@@ -51,3 +58,53 @@ async def test_posted_updates_are_answered_and_others_refused(world: World) -> N
     assert registered.params["url"] == URL and registered.params["secret_token"] == SECRET
     assert not world.telegram.calls_of("getUpdates")
     assert [r["messages"][-1]["content"] for r in world.openai.requests] == ["hello"]
+
+
+def _free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])
+
+
+@pytest.mark.timeout(60)
+async def test_python_m_bot_serves_the_webhook_and_stops_on_sigterm(
+    world: World, tmp_path: Path
+) -> None:
+    """The real process: ``python -m bot`` with WEBHOOK_URL answers a POSTed update, then
+    exits 0 on SIGTERM with no traceback and no secret in its output."""
+    world.openai.script.append(Answer("from the webhook process"))
+    port = _free_port()
+    env = {
+        "PATH": os.environ.get("PATH", "/usr/bin:/bin"), "HOME": str(tmp_path),
+        "TELEGRAM_BOT_TOKEN": TOKEN,
+        "TELEGRAM_BASE_URL": f"http://127.0.0.1:{world.telegram_port}/bot",
+        "TELEGRAM_BASE_FILE_URL": f"http://127.0.0.1:{world.telegram_port}/file/bot",
+        "REDIS_URL": world.redis_url,
+        "OPENAI_NAME": "local", "OPENAI_MODELS": "model-a",
+        "OPENAI_BASE_URL": f"http://127.0.0.1:{world.openai_port}/v1",
+        "OPENAI_API_KEY": "sk-test-key-abcdefghijklmnop",
+        "USE_DRAFTS": "false", "PRIVATE_EDIT_INTERVAL": "0.05",
+        "WEBHOOK_URL": URL, "WEBHOOK_SECRET": SECRET,
+        "WEBHOOK_LISTEN": "127.0.0.1", "WEBHOOK_PORT": str(port),
+    }
+    process = await asyncio.create_subprocess_exec(
+        sys.executable, "-m", "bot", env=env, cwd=str(Path(__file__).parents[2]),
+        stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.STDOUT)
+    try:
+        async with httpx.AsyncClient(base_url=f"http://127.0.0.1:{port}") as client:
+            for _ in range(300):  # up to 15 s for the process to start
+                with contextlib.suppress(httpx.TransportError):
+                    if (await client.get("/healthz")).status_code == 200:
+                        break
+                await asyncio.sleep(0.05)
+            posted = await client.post("/telegram/hook", json=update(5, "hi process"),
+                                       headers={SECRET_HEADER: SECRET})
+        assert posted.status_code == 200
+        await settle(lambda: replied(world, CHAT, "from the webhook process"), within=15)
+    finally:
+        if process.returncode is None:
+            process.send_signal(signal.SIGTERM)
+        output = (await asyncio.wait_for(process.communicate(), 20))[0].decode()
+    assert process.returncode == 0, output
+    assert "Traceback" not in output
+    assert TOKEN not in output and SECRET not in output
