@@ -11,7 +11,7 @@ from bot.context import BotContext
 from bot.groups import is_shared, set_shared
 from bot.images import fetch_images
 from bot.texts import Lang, t
-from handlers.common import lang_of, scope_for, shows_reasoning
+from handlers.common import lang_of, refused_for_quota, scope_for, shows_reasoning
 from providers.catalogue import Catalogue
 
 __all__ = [
@@ -116,6 +116,8 @@ async def regenerate_answer(update: Update, context: BotContext) -> None:
     if message is None or user is None:
         return
     lang = lang_of(update)
+    if await refused_for_quota(context, message, user, lang):  # a retry is a question too
+        return
     services = context.services
     scope = await scope_for(context, message, user)
     show = await shows_reasoning(context, user.id)

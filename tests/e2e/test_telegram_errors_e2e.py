@@ -136,6 +136,17 @@ async def test_asking_faster_than_the_pace_is_refused_with_the_wait(
     assert [r["messages"][-1]["content"] for r in world.openai.requests] == ["q1", "q2", "q"]
 
 
+async def test_retry_counts_against_the_daily_limit(world: World, bot: BotRunner) -> None:
+    """/retry asks the model again, so it is refused like a question once the limit is hit."""
+    world.openai.script.append(Answer("the only answer"))
+    async with bot(user_daily_turns=1):
+        world.telegram.push_text(chat_id=CHAT, user_id=USER, text="one")
+        await settle(lambda: replied(world, CHAT, "the only answer"))
+        world.telegram.push_text(chat_id=CHAT, user_id=USER, text="/retry")
+        await settle(lambda: replied(world, CHAT, t("daily_limit", "en", limit=1)))
+    assert len(world.openai.requests) == 1
+
+
 async def test_allow_list_refuses_strangers(world: World, bot: BotRunner) -> None:
     """With ALLOWED_USER_IDS set, a stranger hears the bot is private; a listed user is answered."""
     world.openai.script.append(Answer("hello friend"))
