@@ -33,7 +33,7 @@ from providers.errors import (
     error_from_status,
     redact,
 )
-from providers.http import stream_limits
+from providers.http import TRANSPORT_ERRORS, provider_transport, timeout_kind
 from providers.retry import retry_after_from_headers
 from providers.thinktags import ThinkSplitter, ThinkTagSplitter
 from providers.types import AnswerDelta, ChatRequest, Chunk, Finish, SessionRefresh
@@ -109,11 +109,10 @@ class USTBClient:
         self._unreported: dict[str, str] = {}
         self.set_cookies({"easy_session": easy_session, "cookie_vjuid_login": cookie_vjuid_login})
         origin = _origin(base_url)
-        self._http = httpx.AsyncClient(
+        self._http = httpx.AsyncClient(  # the transport holds the connection limits
             base_url=base_url,
-            transport=transport,
+            transport=transport if transport is not None else provider_transport(),
             follow_redirects=False,
-            limits=stream_limits(),
             timeout=httpx.Timeout(
                 connect=connect_timeout, read=None, write=idle_timeout, pool=connect_timeout
             ),
@@ -219,12 +218,14 @@ class USTBClient:
         """Loop time by which the first event (or a GET's headers) must arrive."""
         return asyncio.get_running_loop().time() + self._first_token_timeout
 
-    def _transport_error(self, exc: httpx.HTTPError, *, model: str) -> ProviderError:
-        """Translate an httpx exception (the one boundary for foreign exceptions)."""
+    def _transport_error(self, exc: Exception, *, model: str) -> ProviderError:
+        """Translate one of :data:`~providers.http.TRANSPORT_ERRORS` (the one boundary for
+        foreign exceptions; timeouts told by :func:`~providers.http.timeout_kind`)."""
         text = self._redact(f"{self.name}: {type(exc).__name__}: {exc}")
-        if isinstance(exc, httpx.ConnectTimeout | httpx.PoolTimeout):
+        kind = timeout_kind(exc)
+        if kind == "connect":
             return ConnectTimeout(text, provider=self.name, model=model)
-        if isinstance(exc, httpx.TimeoutException):
+        if kind == "read":
             return IdleTimeout(text, provider=self.name, model=model)
         if isinstance(exc, httpx.DecodingError):
             return MalformedChunk(text, provider=self.name, model=model)
@@ -244,7 +245,7 @@ class USTBClient:
                 response = await self._http.send(request, stream=True)
         except TimeoutError as exc:
             raise self._timeout(first=True, model=model) from exc
-        except httpx.HTTPError as exc:
+        except TRANSPORT_ERRORS as exc:
             raise self._transport_error(exc, model=model) from exc
         self._absorb_cookies(response)
         return response
@@ -270,7 +271,7 @@ class USTBClient:
                 return await response.aread()
         except TimeoutError as exc:
             raise self._timeout(first=False, model=model) from exc
-        except httpx.HTTPError as exc:
+        except TRANSPORT_ERRORS as exc:
             raise self._transport_error(exc, model=model) from exc
 
     def _status_error(
@@ -333,7 +334,7 @@ class USTBClient:
                 return await anext(pieces, None)
         except TimeoutError as exc:
             raise self._timeout(first=first, model=model) from exc
-        except httpx.HTTPError as exc:
+        except TRANSPORT_ERRORS as exc:
             raise self._transport_error(exc, model=model) from exc
 
     async def _sse_chunks(

@@ -4,11 +4,13 @@ from __future__ import annotations
 
 import asyncio
 import json
+import socket
 from email import policy
 from email.parser import BytesParser
 
 import pytest
 
+from providers.errors import ProviderConnectionError
 from providers.types import AnswerDelta, ChatMessage, ChatRequest, Finish, ReasoningDelta
 from providers.ustb import USTBClient
 
@@ -59,3 +61,36 @@ async def test_close_delimited_stream_over_a_socket() -> None:
     )
     names = [part.get_param("name", header="content-disposition") for part in message.iter_parts()]
     assert names == ["content", "compose_id", "deep_search", "model_name", "internet_search"]
+
+
+@pytest.mark.timeout(10)
+async def test_network_failures_are_provider_errors_without_the_cookie() -> None:
+    """Over the aiohttp network: a refused connection and a reply that is not HTTP are
+    ProviderConnectionError (never a bare aiohttp exception), and the session cookie
+    stays out of the text."""
+    session = "s" * 32
+    request = ChatRequest(model="DeepSeek", messages=(ChatMessage("user", "hi"),))
+    with socket.socket() as probe:  # a port that was free a moment ago
+        probe.bind(("127.0.0.1", 0))
+        closed_port = probe.getsockname()[1]
+
+    async def not_http(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        await read_request(reader)
+        writer.write(b"SSH-2.0-OpenSSH_9.6\r\n\r\n")
+        await writer.drain()
+        writer.close()
+
+    server = await asyncio.start_server(not_http, "127.0.0.1", 0)
+    ports = [closed_port, server.sockets[0].getsockname()[1]]
+    try:
+        for port in ports:
+            client = USTBClient(base_url=f"http://127.0.0.1:{port}", easy_session=session)
+            try:
+                with pytest.raises(ProviderConnectionError) as info:
+                    _ = [chunk async for chunk in client.stream_chat(request)]
+            finally:
+                await client.aclose()
+            assert session not in str(info.value)
+    finally:
+        server.close()
+        await server.wait_closed()
