@@ -100,13 +100,18 @@ async def test_start_up_line_names_providers_and_storage_not_secrets(
 
 
 async def test_daily_limit_and_usage(world: World, bot: BotRunner) -> None:
-    """With USER_DAILY_TURNS=1 the second question is refused; /usage shows the count."""
+    """With USER_DAILY_TURNS=1 the second question is refused, and so is /retry (it asks
+    the model again); /usage shows the count."""
     world.openai.script.append(Answer("first and only"))
+    refusal = t("daily_limit", "en", limit=1)
     async with bot(user_daily_turns=1):
         world.telegram.push_text(chat_id=CHAT, user_id=USER, text="one")
         await settle(lambda: replied(world, CHAT, "first and only"))
         world.telegram.push_text(chat_id=CHAT, user_id=USER, text="two")
-        await settle(lambda: replied(world, CHAT, t("daily_limit", "en", limit=1)))
+        await settle(lambda: replied(world, CHAT, refusal))
+        world.telegram.push_text(chat_id=CHAT, user_id=USER, text="/retry")
+        await settle(lambda: [m.text for m in world.telegram.bot_messages(CHAT)].count(refusal)
+                     == 2)
         world.telegram.push_text(chat_id=CHAT, user_id=USER, text="/usage")
         expected = (t("usage", "en", requests=1, tokens=30) + "\n"
                     + t("usage_limit", "en", limit=1, left=0))
@@ -134,17 +139,6 @@ async def test_asking_faster_than_the_pace_is_refused_with_the_wait(
     seconds = int(refusal.removeprefix(prefix).split()[0])
     assert 50 <= seconds <= 60
     assert [r["messages"][-1]["content"] for r in world.openai.requests] == ["q1", "q2", "q"]
-
-
-async def test_retry_counts_against_the_daily_limit(world: World, bot: BotRunner) -> None:
-    """/retry asks the model again, so it is refused like a question once the limit is hit."""
-    world.openai.script.append(Answer("the only answer"))
-    async with bot(user_daily_turns=1):
-        world.telegram.push_text(chat_id=CHAT, user_id=USER, text="one")
-        await settle(lambda: replied(world, CHAT, "the only answer"))
-        world.telegram.push_text(chat_id=CHAT, user_id=USER, text="/retry")
-        await settle(lambda: replied(world, CHAT, t("daily_limit", "en", limit=1)))
-    assert len(world.openai.requests) == 1
 
 
 async def test_allow_list_refuses_strangers(world: World, bot: BotRunner) -> None:
