@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import logging
 import os
+from collections.abc import AsyncIterator
 from typing import Any
 
 import httpx
@@ -40,6 +42,7 @@ __all__ = [
     "build_application",
     "build_services",
     "limits_of",
+    "started",
 ]
 
 log = logging.getLogger(__name__)
@@ -122,6 +125,30 @@ async def _post_shutdown(app: BotApplication) -> None:
     for client in services.conversations.clients.values():
         await client.aclose()
     await services.store.aclose()
+
+
+@contextlib.asynccontextmanager
+async def started(app: BotApplication) -> AsyncIterator[BotApplication]:
+    """Run ``app`` by hand, as PTB's ``run_polling`` does around its loop.
+
+    ``initialize``, ``post_init`` (PTB calls it only from its ``run_*`` methods, so the
+    services start here), ``start``; on exit ``stop``, ``post_shutdown``, ``shutdown``.
+    The caller starts and stops what feeds updates (polling, a webhook server) inside
+    the block.
+    """
+    await app.initialize()
+    try:
+        if app.post_init is not None:
+            await app.post_init(app)
+        await app.start()
+        try:
+            yield app
+        finally:
+            await app.stop()
+            if app.post_shutdown is not None:
+                await app.post_shutdown(app)
+    finally:
+        await app.shutdown()
 
 
 def build_application(

@@ -30,7 +30,7 @@ from starlette.responses import PlainTextResponse, Response
 from starlette.routing import Route
 from telegram import Update
 
-from bot.app import ALLOWED_UPDATES, BotApplication, build_application
+from bot.app import ALLOWED_UPDATES, BotApplication, build_application, started
 from bot.settings import Settings
 
 __all__ = ["SECRET_HEADER", "running_webhook_bot", "serve_webhook", "webhook_app"]
@@ -83,22 +83,10 @@ async def running_webhook_bot(settings: Settings) -> AsyncIterator[Starlette]:
     if not settings.webhook_url:
         raise ValueError("webhook mode needs WEBHOOK_URL")
     secret = settings.webhook_secret.get_secret_value()
-    app = build_application(settings, polling=False)
-    await app.initialize()
-    try:
-        if app.post_init is not None:
-            await app.post_init(app)
-        await app.start()
-        try:
-            await app.bot.set_webhook(settings.webhook_url, secret_token=secret,
-                                      allowed_updates=ALLOWED_UPDATES)
-            yield webhook_app(app, secret=secret, path=urlsplit(settings.webhook_url).path or "/")
-        finally:
-            await app.stop()
-            if app.post_shutdown is not None:
-                await app.post_shutdown(app)
-    finally:
-        await app.shutdown()
+    async with started(build_application(settings, polling=False)) as app:
+        await app.bot.set_webhook(settings.webhook_url, secret_token=secret,
+                                  allowed_updates=ALLOWED_UPDATES)
+        yield webhook_app(app, secret=secret, path=urlsplit(settings.webhook_url).path or "/")
 
 
 async def serve_webhook(settings: Settings) -> None:

@@ -17,7 +17,7 @@ import stamina
 import uvicorn
 from starlette.types import ASGIApp
 
-from bot.app import BotApplication, build_application
+from bot.app import BotApplication, build_application, started
 from bot.settings import Settings
 from tests.e2e.fake_openai import FakeOpenAI
 from tests.e2e.fake_telegram import FakeTelegram
@@ -101,21 +101,13 @@ async def running_bot(
 
     ``transport``, when given, is every provider client's network (see ``build_application``).
     """
-    app = build_application(settings, transport=transport)
-    await app.initialize()
-    assert app.post_init is not None
-    await app.post_init(app)
-    assert app.updater is not None
-    await app.updater.start_polling(poll_interval=0.0, timeout=1)
-    await app.start()
-    try:
-        yield app
-    finally:
-        await app.updater.stop()
-        await app.stop()
-        if app.post_shutdown is not None:
-            await app.post_shutdown(app)
-        await app.shutdown()
+    async with started(build_application(settings, transport=transport)) as app:
+        assert app.updater is not None
+        await app.updater.start_polling(poll_interval=0.0, timeout=1)
+        try:
+            yield app
+        finally:
+            await app.updater.stop()
 
 
 BotRunner = Callable[..., contextlib.AbstractAsyncContextManager[BotApplication]]
