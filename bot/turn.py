@@ -79,8 +79,9 @@ class ConversationService:
     ) -> None:
         self.store = store
         self.daily_turn_limit = daily_turn_limit
-        self.pace = (QuestionPace(store.redis, per_minute=turns_per_minute)
-                     if turns_per_minute else None)
+        self.turns_per_minute = turns_per_minute
+        self._pace = (QuestionPace(store.redis, per_minute=turns_per_minute)
+                      if turns_per_minute else None)
         self.clients = clients
         self.catalogue = catalogue
         self.default_model = default_model
@@ -120,7 +121,7 @@ class ConversationService:
 
         Returns 0.0 when it may be asked now, else the seconds to wait (not counted).
         """
-        return 0.0 if self.pace is None else await self.pace.take(user_id)
+        return 0.0 if self._pace is None else await self._pace.take(user_id)
 
     def stop(self, scope: str) -> bool:
         """Stop the answer being written in ``scope``; False when nothing is being written."""

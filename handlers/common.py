@@ -76,7 +76,6 @@ async def refused_for_quota(context: BotContext, message: Message, user: User, l
     wait = await conversations.wait_before_turn(user.id)
     if wait <= 0:
         return False
-    assert conversations.pace is not None  # a wait comes only from a pace
-    await message.reply_text(t("too_fast", lang, limit=conversations.pace.per_minute,
+    await message.reply_text(t("too_fast", lang, limit=conversations.turns_per_minute,
                                seconds=math.ceil(wait)))
     return True

@@ -29,7 +29,8 @@ bench/streaming.py); each streaming answer holds one connection for its whole le
 
 
 def stream_limits() -> httpx.Limits:
-    """Connection limits for a provider's ``httpx.AsyncClient``: many long streams, 100 idle."""
+    """Connection limits for httpx's own transport (``bench.streaming --network httpcore``):
+    many long streams, 100 idle. :func:`provider_transport` keeps :data:`MAX_STREAMS` itself."""
     return httpx.Limits(max_connections=MAX_STREAMS, max_keepalive_connections=100)
 
 
