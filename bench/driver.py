@@ -6,7 +6,7 @@ another process (:mod:`bench.fakes`). The Application is run as the e2e tests ru
 it (:func:`tests.e2e.conftest.running_bot`: initialize, post_init, polling, start),
 with the default streaming settings (drafts in private chats every 0.5 s, edits
 every 1 s / 3 s, limits 1/s per chat, 20/min per group, 24/s global, see
-:class:`bot.scheduler_limits.Limits`) and the embedded store (``memory://``) unless a
+:class:`bot.scheduler.limits.Limits`) and the embedded store (``memory://``) unless a
 Redis URL is given. Provider streams go through the client's default network
 (aiohttp), or httpx's own with ``network="httpcore"``.
 
@@ -33,8 +33,8 @@ from telegram.ext import TypeHandler
 
 from bench.fakes import Arrival
 from bot.__main__ import install_event_loop
-from bot.context import BotContext
 from bot.settings import Settings
+from handlers.context import BotContext
 from providers.http import stream_limits
 from tests.e2e.conftest import TOKEN, running_bot
 

@@ -35,7 +35,7 @@ from starlette.types import Message, Receive, Scope, Send
 
 from bench.answers import chunk_count, make_answer
 from bench.flood import COUNTED_METHODS, FloodGate
-from bot.scheduler_limits import TELEGRAM_LIMITS
+from bot.scheduler.limits import TELEGRAM_LIMITS
 from tests.e2e.conftest import serve
 from tests.e2e.fake_openai import Answer, FakeOpenAI
 from tests.e2e.fake_telegram import FakeTelegram

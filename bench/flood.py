@@ -1,10 +1,10 @@
 """Telegram's flood limits as a fake Bot API server enforces them: 429 with ``retry_after``.
 
 :class:`FloodGate` is the ``throttle`` hook of :class:`tests.e2e.fake_telegram.FakeTelegram`.
-It is written independently of the bot's scheduler meters (:mod:`bot.scheduler_limits`)
+It is written independently of the bot's scheduler meters (:mod:`bot.scheduler.limits`)
 so that a mistake there is not mirrored here; only the numbers come from
-:data:`~bot.scheduler_limits.TELEGRAM_LIMITS` (Telegram's own, without the margins of
-the bot's default :class:`~bot.scheduler_limits.Limits`), on Telegram's three levels
+:data:`~bot.scheduler.limits.TELEGRAM_LIMITS` (Telegram's own, without the margins of
+the bot's default :class:`~bot.scheduler.limits.Limits`), on Telegram's three levels
 (docs/telegram.md "Limits"; Bot FAQ; PTB ``telegram.constants.FloodLimit``):
 
 - **Counted calls**: ``sendMessage``, ``editMessageText``, ``sendMessageDraft`` and
@@ -36,7 +36,7 @@ import math
 from collections import deque
 from typing import Any, Final
 
-from bot.scheduler_limits import TELEGRAM_LIMITS, Limits
+from bot.scheduler.limits import TELEGRAM_LIMITS, Limits
 
 __all__ = ["COUNTED_METHODS", "FloodGate"]
 

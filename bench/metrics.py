@@ -11,7 +11,7 @@ Definitions (all times are ``time.monotonic()`` seconds, stamped by the fake ser
   of a long reply in a group, which carries neither — by which reply's final text it
   continues.
 - **coverage** of a text: the length of its common prefix with ``F``, the reply's
-  final rendered text (:func:`bot.render.compose_reply` of the whole answer,
+  final rendered text (:func:`bot.render.markdown.compose_reply` of the whole answer,
   ``partial=False``). For provider chunk ``k`` (released at ``t_k``), the needed
   coverage ``c_k`` is the coverage of ``compose_reply(answer[:chunks 0..k],
   partial=True)`` — what the bot would show if it rendered exactly that prefix. So
@@ -24,7 +24,7 @@ Definitions (all times are ``time.monotonic()`` seconds, stamped by the fake ser
 - **staleness**: for every chunk that adds visible text (``c_k > c_{k-1}``), the
   first time the coverage reaches ``c_k``, minus ``t_k`` (0 if already covered).
 - **final text latency**: the time from which the reply's messages equal the
-  expected final messages (text *and* entities of :func:`bot.render.split_rendered`
+  expected final messages (text *and* entities of :func:`bot.render.markdown.split_rendered`
   of ``F``) and stay so, minus the provider's finish (the ``finish_reason`` chunk).
   **exact**: the messages equal the expected ones at the end of the run.
 - **fair share**: a reply lasting ``D`` s (push to final text) may make, per level,
@@ -43,8 +43,8 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from bot.render import ReplyStrings, compose_reply, split_rendered
-from bot.scheduler_limits import Limits
+from bot.render.markdown import ReplyStrings, compose_reply, split_rendered
+from bot.scheduler.limits import Limits
 
 __all__ = [
     "Reply",

@@ -20,7 +20,7 @@ from bench.metrics import (
     percentile,
     summary,
 )
-from bot.scheduler_limits import TELEGRAM_LIMITS
+from bot.scheduler.limits import TELEGRAM_LIMITS
 
 __all__ = ["ScenarioFigures", "analyse", "format_table", "targets"]
 

@@ -49,7 +49,7 @@ import httpx
 from bench.driver import NETWORKS, run_bot
 from bench.fakes import Arrival, serve_fakes
 from bench.report import analyse, format_table, targets
-from bot.scheduler_limits import TELEGRAM_LIMITS
+from bot.scheduler.limits import TELEGRAM_LIMITS
 from tests.e2e.fake_telegram import BOT_USERNAME
 
 __all__ = ["SCENARIOS", "build_arrivals", "main", "run_scenario"]

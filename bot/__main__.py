@@ -38,13 +38,13 @@ def install_event_loop() -> None:
 
 
 def _run(settings: Settings) -> int:
-    from bot.app import ALLOWED_UPDATES, build_application
-    from bot.platforms import build_catalogue, check_default_model
+    from bot.app.platforms import build_catalogue, check_default_model
+    from bot.app.wiring import ALLOWED_UPDATES, build_application
 
     check_default_model(settings, build_catalogue(settings))  # fail before any network call
     install_event_loop()
     if settings.webhook_url:
-        from bot.webhook import serve_webhook
+        from bot.app.webhook import serve_webhook
 
         loop = asyncio.get_event_loop()
         try:
@@ -67,15 +67,15 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     try:
         settings = load_settings()
-        from bot.logs import setup_logging
+        from bot.app.logs import setup_logging
 
         setup_logging(settings.log_level, secrets=secrets_of(settings))
         if args.command == "check":
-            from bot.check import run_check
+            from bot.ops.check import run_check
 
             return run_check(settings)
         if args.command == "chat":
-            from bot.terminal import run_chat
+            from bot.ops.chat import run_chat
 
             return run_chat(settings)
         return _run(settings)

@@ -13,12 +13,14 @@ from handlers.commands import (
     toggle_shared,
 )
 from handlers.errors import report_error
+from handlers.filters import AddressedText
 from handlers.gate import gate_update
 from handlers.messages import answer_message
 from handlers.migration import follow_migration
 from handlers.photos import answer_photo
 
 __all__ = [
+    "AddressedText",
     "answer_message",
     "answer_photo",
     "change_setting",

@@ -4,10 +4,10 @@ from __future__ import annotations
 
 from telegram import Update
 
-from bot.context import BotContext
 from bot.texts import t
 from handlers.commands import model_key_of, model_keyboard, settings_keyboard
 from handlers.common import lang_of, scope_for
+from handlers.context import BotContext
 
 __all__ = ["change_setting", "choose_model"]
 

@@ -7,11 +7,11 @@ import functools
 from telegram import InlineKeyboardButton, InlineKeyboardMarkup, Update
 from telegram.constants import ChatMemberStatus, ChatType
 
-from bot.context import BotContext
-from bot.groups import is_shared, set_shared
-from bot.images import fetch_images
+from bot.conversation.groups import is_shared, set_shared
+from bot.conversation.images import fetch_images
 from bot.texts import Lang, t
 from handlers.common import lang_of, refused_for_quota, scope_for, shows_reasoning
+from handlers.context import BotContext
 from providers.catalogue import Catalogue
 
 __all__ = [

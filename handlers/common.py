@@ -7,9 +7,9 @@ import math
 from telegram import Message, Update, User
 from telegram.constants import ChatType
 
-from bot.context import BotContext
-from bot.groups import conversation_scope
+from bot.conversation.groups import conversation_scope
 from bot.texts import Lang, language_of, t
+from handlers.context import BotContext
 
 __all__ = [
     "addressed_to_bot",

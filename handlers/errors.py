@@ -7,9 +7,9 @@ import logging
 from telegram import Update
 from telegram.error import TelegramError
 
-from bot.context import BotContext
 from bot.texts import t
 from handlers.common import lang_of
+from handlers.context import BotContext
 
 __all__ = ["report_error"]
 

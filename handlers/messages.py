@@ -4,10 +4,9 @@ from __future__ import annotations
 
 from telegram import Update
 
-from bot.context import BotContext
-from bot.groups import thread_context
+from bot.conversation.groups import thread_context
+from bot.conversation.turn import TurnInput
 from bot.texts import t
-from bot.turn import TurnInput
 from handlers.common import (
     lang_of,
     question_text,
@@ -15,6 +14,7 @@ from handlers.common import (
     scope_for,
     shows_reasoning,
 )
+from handlers.context import BotContext
 
 __all__ = ["answer_message"]
 

@@ -6,7 +6,7 @@ import logging
 
 from telegram import Update
 
-from bot.context import BotContext
+from handlers.context import BotContext
 
 __all__ = ["follow_migration"]
 

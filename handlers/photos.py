@@ -9,10 +9,9 @@ from dataclasses import dataclass
 from telegram import Message, Update
 from telegram.error import BadRequest
 
-from bot.context import BotContext
-from bot.images import AlbumCollector, AlbumSlot, ImageError, prepare_image
+from bot.conversation.images import AlbumCollector, AlbumSlot, ImageError, prepare_image
+from bot.conversation.turn import TurnInput
 from bot.texts import Lang, t
-from bot.turn import TurnInput
 from handlers.common import (
     addressed_to_bot,
     lang_of,
@@ -21,6 +20,7 @@ from handlers.common import (
     scope_for,
     shows_reasoning,
 )
+from handlers.context import BotContext
 from providers.types import ImagePart
 
 __all__ = ["ALBUMS", "MAX_DOWNLOAD_BYTES", "answer_photo"]
@@ -41,7 +41,7 @@ class _Image:
 
 
 ALBUMS: AlbumCollector[_Image] = AlbumCollector()
-"""The albums being collected in this process (see :class:`bot.images.AlbumCollector`)."""
+"""The albums being collected in this process (:class:`bot.conversation.images.AlbumCollector`)."""
 
 
 async def answer_photo(update: Update, context: BotContext) -> None:
@@ -69,7 +69,7 @@ async def answer_photo(update: Update, context: BotContext) -> None:
     answer = _answer_images(context, message, scope=scope, lang=lang, slot=slot)
     if album is None:
         await answer
-    else:  # not inline: the album's other updates are queued behind this one (bot.ordering)
+    else:  # not inline: the album's other updates are queued behind this one (bot.app.ordering)
         context.application.create_task(answer, update=update)
 
 

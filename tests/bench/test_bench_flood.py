@@ -5,7 +5,7 @@ from __future__ import annotations
 import dataclasses
 
 from bench.flood import FloodGate
-from bot.scheduler_limits import TELEGRAM_LIMITS
+from bot.scheduler.limits import TELEGRAM_LIMITS
 
 
 def _send(gate: FloodGate, chat_id: int, at: float, method: str = "sendMessage") -> float | None:

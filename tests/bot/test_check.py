@@ -17,7 +17,7 @@ from fake_providers import (
     make_settings,
 )
 
-from bot.check import run_check
+from bot.ops.check import run_check
 
 OTHER_URL = "http://other.fake/v1"
 OTHER_KEY = "sk-otherkey-987654321"

@@ -9,7 +9,7 @@ import sys
 import pytest
 
 from bot.__main__ import main
-from bot.logs import RedactingFilter
+from bot.app.logs import RedactingFilter
 from bot.settings import ConfigError, Settings, load_settings
 
 pytestmark = pytest.mark.timeout(30)
@@ -99,14 +99,14 @@ def test_main_rejects_default_model_that_is_not_enabled(
 
 def test_webhook_url_runs_the_webhook_server(monkeypatch: pytest.MonkeyPatch) -> None:
     """With WEBHOOK_URL set, ``python -m bot`` serves the webhook instead of polling."""
-    import bot.webhook
+    import bot.app.webhook
 
     served: list[str] = []
 
     async def fake_serve(settings: Settings) -> None:
         served.append(settings.webhook_url)
 
-    monkeypatch.setattr(bot.webhook, "serve_webhook", fake_serve)
+    monkeypatch.setattr(bot.app.webhook, "serve_webhook", fake_serve)
     runnable_env(monkeypatch)
     monkeypatch.setenv("WEBHOOK_URL", "https://bot.example.org/hook")
     monkeypatch.setenv("WEBHOOK_SECRET", "s3cret")
@@ -159,7 +159,7 @@ def test_console_script_points_at_main() -> None:
 
 def test_limit_settings_reach_the_scheduler(monkeypatch: pytest.MonkeyPatch) -> None:
     """LIMIT_* variables become the send scheduler's limits (the group burst among them)."""
-    from bot.app import limits_of
+    from bot.app.wiring import limits_of
 
     monkeypatch.setenv("TELEGRAM_BOT_TOKEN", "123:secret-token-value")
     monkeypatch.setenv("LIMIT_GROUP_BURST", "3")

@@ -8,8 +8,8 @@ from collections.abc import AsyncIterator
 import pytest
 from telegram import Chat, Message, User
 
-from bot.groups import conversation_scope, set_shared, thread_context
-from bot.scope import scope_of
+from bot.conversation.groups import conversation_scope, set_shared, thread_context
+from bot.conversation.scope import scope_of
 from storage import ConversationStore, open_store
 
 NOW = dt.datetime(2026, 1, 1, tzinfo=dt.UTC)

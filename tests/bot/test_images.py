@@ -1,4 +1,4 @@
-"""Tests for bot.images: preparing images for vision models and collecting albums."""
+"""Tests for bot.conversation.images: preparing images for vision models and collecting albums."""
 
 from __future__ import annotations
 
@@ -9,7 +9,7 @@ import time
 import pytest
 from PIL import Image
 
-from bot.images import MAX_SIDE, AlbumCollector, ImageError, prepare_image
+from bot.conversation.images import MAX_SIDE, AlbumCollector, ImageError, prepare_image
 
 JPEG_MAGIC = b"\xff\xd8\xff"
 ORIENTATION = 0x0112  # EXIF tag; 6 = "rotate 90° clockwise to display"

@@ -13,7 +13,7 @@ import httpx
 import pytest
 from pydantic import SecretStr
 
-from bot.platforms import (
+from bot.app.platforms import (
     build_catalogue,
     build_clients,
     check_default_model,

@@ -7,7 +7,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from telegram import MessageEntity
 
-from bot.render import Rendered, close_open_markdown, render_markdown, utf16_len
+from bot.render.markdown import Rendered, close_open_markdown, render_markdown, utf16_len
 
 
 def entity_text(text: str, entity: MessageEntity) -> str:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from telegram import MessageEntity
 
-from bot.render import Rendered, ReplyStrings, render_markdown, render_reply, utf16_len
+from bot.render.markdown import Rendered, ReplyStrings, render_markdown, render_reply, utf16_len
 
 STRINGS = ReplyStrings()
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from bot.render import (
+from bot.render.markdown import (
     ReplyStrings,
     compose_reply,
     render_markdown,
@@ -13,7 +13,7 @@ from bot.render import (
     slice_rendered,
     split_rendered,
 )
-from bot.render_types import utf16_len
+from bot.render.types import utf16_len
 
 
 def test_slice_rebases_entities_and_keeps_language() -> None:

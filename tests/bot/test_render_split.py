@@ -9,7 +9,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from telegram import MessageEntity
 
-from bot.render import Rendered, render_markdown, split_rendered, utf16_len
+from bot.render.markdown import Rendered, render_markdown, split_rendered, utf16_len
 
 
 def assert_parts_valid(parts: list[Rendered], *, max_units: int, max_entities: int) -> None:

@@ -7,9 +7,9 @@ from typing import Any
 
 import pytest
 
-from bot.delivery import MessageChain
-from bot.reply import TelegramReply
-from bot.turn import StreamState
+from bot.conversation.turn import StreamState
+from bot.reply.chain import MessageChain
+from bot.reply.stream import TelegramReply
 
 
 @dataclass
@@ -66,10 +66,10 @@ async def test_typing_repeats_until_the_first_message(monkeypatch: Any) -> None:
     """Without drafts, typing is queued after TYPING_AFTER, again every few seconds until text."""
     import asyncio
 
-    import bot.reply
+    import bot.reply.stream
 
-    monkeypatch.setattr(bot.reply, "TYPING_EVERY", 0.01)
-    monkeypatch.setattr(bot.reply, "TYPING_AFTER", 0.02)
+    monkeypatch.setattr(bot.reply.stream, "TYPING_EVERY", 0.01)
+    monkeypatch.setattr(bot.reply.stream, "TYPING_AFTER", 0.02)
     handle = RecordingHandle()
     reply = TelegramReply(MessageChain(TextBot(), 5), handle, lang="en")  # type: ignore[arg-type]
     await reply.begin()

@@ -9,12 +9,12 @@ from typing import Any
 
 import pytest
 
-from bot.delivery import MessageChain
-from bot.render import ReplyStrings, compose_reply
-from bot.reply import TelegramReply
-from bot.scheduler import Limits, SendScheduler
-from bot.scheduler_clock import MonotonicClock
-from bot.turn import Outcome, StreamState
+from bot.conversation.turn import Outcome, StreamState
+from bot.render.markdown import ReplyStrings, compose_reply
+from bot.reply.chain import MessageChain
+from bot.reply.stream import TelegramReply
+from bot.scheduler.clock import MonotonicClock
+from bot.scheduler.core import Limits, SendScheduler
 
 ROOMY = Limits(per_chat_per_second=100.0, per_chat_burst=100, per_group_per_minute=6000,
                per_group_burst=100, global_per_second=1000, global_burst=100)

@@ -9,14 +9,14 @@ from dataclasses import dataclass, field
 
 import pytest
 
-from bot.scheduler import (
+from bot.scheduler.clock import FakeClock
+from bot.scheduler.core import (
     Limits,
     SendOutcome,
     SendScheduler,
     StreamClosedError,
 )
-from bot.scheduler_clock import FakeClock
-from bot.scheduler_stream import SendCallback
+from bot.scheduler.stream import SendCallback
 from tests.bot.test_scheduler_limits import stream_reply
 
 pytestmark = pytest.mark.timeout(10)

@@ -7,8 +7,8 @@ import math
 
 import pytest
 
-from bot.scheduler_clock import FakeClock, MonotonicClock
-from bot.scheduler_limits import Level, Limits, TokenBucket, WindowCap
+from bot.scheduler.clock import FakeClock, MonotonicClock
+from bot.scheduler.limits import Level, Limits, TokenBucket, WindowCap
 
 pytestmark = pytest.mark.timeout(10)
 

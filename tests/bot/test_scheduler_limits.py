@@ -10,9 +10,9 @@ from typing import Any, Protocol
 
 import pytest
 
-from bot.scheduler import Limits, SendOutcome, SendScheduler, StreamHandle
-from bot.scheduler_clock import FakeClock
-from bot.scheduler_stream import SendCallback
+from bot.scheduler.clock import FakeClock
+from bot.scheduler.core import Limits, SendOutcome, SendScheduler, StreamHandle
+from bot.scheduler.stream import SendCallback
 
 TOLERANCE = 1e-6  # float slack when comparing counts with rate * seconds
 

@@ -8,9 +8,9 @@ import math
 
 import pytest
 
-from bot.scheduler import Limits, SendScheduler
-from bot.scheduler_clock import FakeClock
-from bot.scheduler_limits import TELEGRAM_LIMITS
+from bot.scheduler.clock import FakeClock
+from bot.scheduler.core import Limits, SendScheduler
+from bot.scheduler.limits import TELEGRAM_LIMITS
 from tests.bot.test_scheduler_limits import Wire, max_in_window, stream_reply
 
 pytestmark = pytest.mark.timeout(20)

@@ -14,8 +14,8 @@ from fake_providers import (
     make_settings,
 )
 
-from bot.terminal import DIM, RESET, TerminalSink, run_chat, terminal_scope
-from bot.turn import Outcome, StreamState
+from bot.conversation.turn import Outcome, StreamState
+from bot.ops.chat import DIM, RESET, TerminalSink, run_chat, terminal_scope
 from providers.errors import RateLimitError
 
 

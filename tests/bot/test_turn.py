@@ -9,7 +9,7 @@ from dataclasses import dataclass, field
 import pytest
 import stamina
 
-from bot.turn import ConversationService, Outcome, StreamState, TurnInput
+from bot.conversation.turn import ConversationService, Outcome, StreamState, TurnInput
 from providers.catalogue import Catalogue, ModelInfo, PlatformInfo
 from providers.errors import (
     ContentBlockedError,

@@ -17,7 +17,7 @@ import stamina
 import uvicorn
 from starlette.types import ASGIApp
 
-from bot.app import BotApplication, build_application, started
+from bot.app.wiring import BotApplication, build_application, started
 from bot.settings import Settings
 from tests.e2e.fake_openai import FakeOpenAI
 from tests.e2e.fake_telegram import FakeTelegram

@@ -6,7 +6,7 @@ import asyncio
 
 import pytest
 
-from bot.render import ReplyStrings, compose_reply, split_rendered
+from bot.render.markdown import ReplyStrings, compose_reply, split_rendered
 from bot.texts import t
 from tests.e2e.conftest import BotRunner, World, history_of, settle, stored_history
 from tests.e2e.fake_openai import Answer, Failure, default_answer

@@ -13,8 +13,14 @@ from typing import Any
 
 import pytest
 
-from bot.render import Rendered, ReplyStrings, compose_reply, slice_rendered, split_rendered
-from bot.render_types import utf16_len
+from bot.render.markdown import (
+    Rendered,
+    ReplyStrings,
+    compose_reply,
+    slice_rendered,
+    split_rendered,
+)
+from bot.render.types import utf16_len
 from bot.texts import t
 from tests.e2e.conftest import BotRunner, World, settle, stored_history
 from tests.e2e.fake_openai import Answer
@@ -432,7 +438,7 @@ async def test_retry_with_nothing_to_redo(
     world: World, bot: BotRunner, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """/retry with no answer yet says so and leaves no "typing" running in the chat."""
-    monkeypatch.setattr("bot.reply.TYPING_EVERY", 0.1)
+    monkeypatch.setattr("bot.reply.stream.TYPING_EVERY", 0.1)
     async with bot(**FAST):
         world.telegram.push_text(chat_id=CHAT, user_id=USER, text="/retry")
         await settle(lambda: last_text(world, CHAT) == t("retry_nothing", "en"), within=3)

@@ -89,7 +89,7 @@ async def test_start_up_line_names_providers_and_storage_not_secrets(
     world: World, bot: BotRunner, caplog: pytest.LogCaptureFixture
 ) -> None:
     """One start-up log line names the base URL, default model and storage, and no secret."""
-    with caplog.at_level(logging.INFO, logger="bot.app"):
+    with caplog.at_level(logging.INFO, logger="bot.app.wiring"):
         async with bot():
             pass
     (line,) = [r.getMessage() for r in caplog.records if r.getMessage().startswith("starting:")]

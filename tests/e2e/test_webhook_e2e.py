@@ -15,7 +15,7 @@ from typing import Any
 import httpx
 import pytest
 
-from bot.webhook import SECRET_HEADER, running_webhook_bot
+from bot.app.webhook import SECRET_HEADER, running_webhook_bot
 from tests.e2e.conftest import TOKEN, World, replied, serve, settle
 from tests.e2e.fake_openai import Answer
 

@@ -22,7 +22,7 @@ from dataclasses import dataclass, field
 from telegram import Bot, ReplyParameters
 from telegram.error import BadRequest, TelegramError
 
-from bot.render import Rendered, slice_rendered, split_rendered
+from bot.render.markdown import Rendered, slice_rendered, split_rendered
 
 __all__ = ["MessageChain"]
 

@@ -30,7 +30,7 @@ from starlette.responses import PlainTextResponse, Response
 from starlette.routing import Route
 from telegram import Update
 
-from bot.app import ALLOWED_UPDATES, BotApplication, build_application, started
+from bot.app.wiring import ALLOWED_UPDATES, BotApplication, build_application, started
 from bot.settings import Settings
 
 __all__ = ["SECRET_HEADER", "running_webhook_bot", "serve_webhook", "webhook_app"]

@@ -144,7 +144,7 @@ class AlbumCollector(Generic[T]):
 
     Kept in this process on purpose: with several webhook replicas, photos of one album
     may reach different processes and are then answered as separate turns. Because
-    updates of one (chat, user) run one after another (:mod:`bot.ordering`), the first
+    updates of one (chat, user) run one after another (:mod:`bot.app.ordering`), the first
     handler must ``collect`` in a task of its own, not inline, or it would wait for
     updates queued behind itself.
     """

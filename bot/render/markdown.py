@@ -20,9 +20,9 @@ import telegramify_markdown
 from telegram.constants import MessageEntityType
 from telegramify_markdown.config import RenderConfig
 
-from bot.render_close import close_open_markdown
-from bot.render_split import split_rendered
-from bot.render_types import Rendered, Span, Utf16Index, span_of, to_entity, utf16_len
+from bot.render.close import close_open_markdown
+from bot.render.split import split_rendered
+from bot.render.types import Rendered, Span, Utf16Index, span_of, to_entity, utf16_len
 
 __all__ = [
     "Rendered",

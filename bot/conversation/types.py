@@ -1,5 +1,5 @@
 """The values a conversation turn works with: its input, its growing state, its outcome,
-and the sink it shows itself through (see :mod:`bot.turn`)."""
+and the sink it shows itself through (see :mod:`bot.conversation.turn`)."""
 
 from __future__ import annotations
 
@@ -78,7 +78,7 @@ class ReplySink(Protocol):
 class TurnInput:
     """A user's message as the turn needs it.
 
-    ``scope`` is the conversation key (see :mod:`bot.scope`); ``images`` are the
+    ``scope`` is the conversation key (see :mod:`bot.conversation.scope`); ``images`` are the
     encoded images of this message and ``image_file_ids`` their Telegram
     ``file_id``s (stored in history instead of the bytes); ``context`` is text that
     frames the question (the channel post a discussion thread hangs under).

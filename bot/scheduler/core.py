@@ -1,7 +1,7 @@
 """The bot-wide send scheduler: every send, edit, draft and chat action of reply streams.
 
 One background task (the dispatcher) owns Telegram's flood budget at three levels at
-once: per chat, per group, and global (see :class:`~bot.scheduler_limits.Limits`).
+once: per chat, per group, and global (see :class:`~bot.scheduler.limits.Limits`).
 Each reply opens a :class:`StreamHandle` and submits frames to it; the dispatcher
 decides which frame goes out when:
 
@@ -13,7 +13,7 @@ decides which frame goes out when:
   and group keep, after it, room for the first/final frames owed there: one per
   open reply that has submitted a frame and not yet delivered its final, its own
   included, capped by ``Limits.final_reserve`` and by each bucket's burst − 1 and
-  window's cap − 1 (see :class:`~bot.scheduler_limits.Limits`). A lone reply
+  window's cap − 1 (see :class:`~bot.scheduler.limits.Limits`). A lone reply
   streams at the bucket's rate and its final finds a token; replies finishing one
   after another in a busy group each get their final out at once. Chat actions
   need ``action_reserve`` more than an intermediate frame;
@@ -44,11 +44,11 @@ import math
 from types import TracebackType
 from typing import Final, TypeVar
 
-from bot.scheduler_clock import Clock
-from bot.scheduler_handle import StreamHandle
-from bot.scheduler_limits import ChatBudget, Level, Limits
-from bot.scheduler_stats import JobKind, SchedulerStats
-from bot.scheduler_stream import Job, SendCallback, SendOutcome, Stream, StreamClosedError
+from bot.scheduler.clock import Clock
+from bot.scheduler.handle import StreamHandle
+from bot.scheduler.limits import ChatBudget, Level, Limits
+from bot.scheduler.stats import JobKind, SchedulerStats
+from bot.scheduler.stream import Job, SendCallback, SendOutcome, Stream, StreamClosedError
 
 __all__ = [
     "ACTION_TTL",
@@ -77,8 +77,8 @@ _RANK: Final = {"first": 0, "final": 0, "intermediate": 1, "action": 2}
 class SendScheduler:
     """Sends every frame of every reply stream within Telegram's flood limits.
 
-    ``limits``: the budget (:class:`~bot.scheduler_limits.Limits`). ``clock``:
-    time source (:class:`~bot.scheduler_clock.MonotonicClock` in production).
+    ``limits``: the budget (:class:`~bot.scheduler.limits.Limits`). ``clock``:
+    time source (:class:`~bot.scheduler.clock.MonotonicClock` in production).
     ``give_up_seconds``: how long after its submission an undelivered frame is
     given up (a first or final frame given up fails the reply). After the ``n``-th
     ``RETRY`` in a row a reply waits ``min(retry_backoff * 2**(n-1),

@@ -5,11 +5,11 @@ from __future__ import annotations
 from types import TracebackType
 from typing import TYPE_CHECKING, TypeVar
 
-from bot.scheduler_stats import JobKind
-from bot.scheduler_stream import SendCallback, Stream
+from bot.scheduler.stats import JobKind
+from bot.scheduler.stream import SendCallback, Stream
 
 if TYPE_CHECKING:
-    from bot.scheduler import SendScheduler
+    from bot.scheduler.core import SendScheduler
 
 __all__ = ["StreamHandle"]
 
@@ -64,7 +64,7 @@ class StreamHandle:
 
         Counted in its chat's (and group's) final reserve, so that intermediate frames
         of every reply there leave room for them (see
-        :class:`~bot.scheduler_limits.Limits` ``final_reserve``).
+        :class:`~bot.scheduler.limits.Limits` ``final_reserve``).
         """
         self._scheduler._expect(self._stream, max(1, calls))
 

@@ -1,4 +1,4 @@
-"""The Telegram reply stream: a :class:`bot.turn.ReplySink` that shows a turn in a chat.
+"""The Telegram reply stream: a :class:`bot.conversation.turn.ReplySink` showing a turn in a chat.
 
 Every send, edit, draft and chat action of a reply goes through the bot-wide
 :class:`SendScheduler`, which keeps Telegram's per-chat, per-group and global limits,
@@ -19,7 +19,7 @@ be sent, never per chunk.
   text goes out after; network errors retry on the next tick; ``Forbidden`` stops the
   reply and releases the conversation; ``ChatMigrated`` (the group became a
   supergroup) moves the reply to the new chat, where it starts over in a new message;
-  the rest is handled in :class:`bot.delivery.MessageChain`.
+  the rest is handled in :class:`bot.reply.chain.MessageChain`.
 """
 
 from __future__ import annotations
@@ -43,14 +43,14 @@ from telegram.error import (
     TelegramError,
 )
 
-from bot.delivery import MessageChain
-from bot.failures import describe_failure
-from bot.render import MAX_MESSAGE_UNITS, Rendered, ReplyStrings, compose_reply
-from bot.scheduler import JobKind, SendOutcome, SendScheduler, StreamHandle
-from bot.scope import thread_of
+from bot.conversation.failures import describe_failure
+from bot.conversation.scope import thread_of
+from bot.conversation.turn import Outcome, StreamState
+from bot.render.markdown import MAX_MESSAGE_UNITS, Rendered, ReplyStrings, compose_reply
+from bot.reply.chain import MessageChain
+from bot.scheduler.core import JobKind, SendOutcome, SendScheduler, StreamHandle
 from bot.settings import Settings
 from bot.texts import Lang, t
-from bot.turn import Outcome, StreamState
 from providers.errors import ProviderError
 
 __all__ = ["ReplyFactory", "TelegramReply"]

@@ -24,8 +24,8 @@ import logging
 import time
 from collections.abc import Sequence
 
-from bot.failures import log_failure
-from bot.turn_types import ImageLoader, Outcome, ReplySink, StreamState, TurnInput
+from bot.conversation.failures import log_failure
+from bot.conversation.types import ImageLoader, Outcome, ReplySink, StreamState, TurnInput
 from providers.base import ChatClient
 from providers.catalogue import Catalogue, ModelInfo
 from providers.errors import (

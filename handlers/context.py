@@ -8,9 +8,9 @@ from typing import TYPE_CHECKING, Any
 from telegram.ext import Application, CallbackContext, ExtBot
 
 if TYPE_CHECKING:
-    from bot.reply import ReplyFactory
+    from bot.conversation.turn import ConversationService
+    from bot.reply.stream import ReplyFactory
     from bot.settings import Settings
-    from bot.turn import ConversationService
     from providers.catalogue import Catalogue
     from storage import ConversationStore
 

@@ -10,7 +10,7 @@ from __future__ import annotations
 import heapq
 from bisect import bisect_left, bisect_right
 
-from bot.render_types import Rendered, Span, Utf16Index, span_of, to_entity
+from bot.render.types import Rendered, Span, Utf16Index, span_of, to_entity
 
 __all__ = ["split_rendered", "split_spans"]
 

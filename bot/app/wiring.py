@@ -10,7 +10,7 @@ from collections.abc import AsyncIterator
 from typing import Any
 
 import httpx
-from telegram import BotCommand, BotCommandScopeDefault, Message
+from telegram import BotCommand, BotCommandScopeDefault
 from telegram.error import TelegramError
 from telegram.ext import (
     Application,
@@ -23,22 +23,20 @@ from telegram.ext import (
 )
 
 import handlers
-from bot.context import BotContext, BotData, Services
-from bot.ordering import OrderedUpdateProcessor
-from bot.platforms import build_catalogue, build_clients, check_default_model
-from bot.reply import ReplyFactory
-from bot.scheduler import Limits, SendScheduler
-from bot.scheduler_clock import MonotonicClock
+from bot.app.ordering import OrderedUpdateProcessor
+from bot.app.platforms import build_catalogue, build_clients, check_default_model
+from bot.app.services import open_configured_store, restore_sessions
+from bot.conversation.turn import ConversationService
+from bot.reply.stream import ReplyFactory
+from bot.scheduler.clock import MonotonicClock
+from bot.scheduler.core import Limits, SendScheduler
 from bot.settings import Settings
-from bot.stores import open_configured_store, restore_sessions
 from bot.texts import Lang, t
-from bot.turn import ConversationService
-from handlers.common import addressed_to_bot
+from handlers.context import BotContext, BotData, Services
 
 __all__ = [
     "ALLOWED_UPDATES",
     "COMMANDS",
-    "AddressedText",
     "build_application",
     "build_services",
     "limits_of",
@@ -158,7 +156,7 @@ def build_application(
     """Build the Application for ``settings``; services start in ``post_init``.
 
     ``transport`` points every provider client at a fake (tests, benchmarks);
-    ``polling=False`` builds it without an Updater (webhook mode, :mod:`bot.webhook`).
+    ``polling=False`` builds it without an Updater (webhook mode, :mod:`bot.app.webhook`).
     """
     # PTB 22 reports time periods (RetryAfter.retry_after) as timedelta when asked to, and
     # warns on every one otherwise; the reply stream reads either form.
@@ -195,20 +193,9 @@ def build_application(
     app.add_handler(CommandHandler("shared", handlers.toggle_shared), group=0)
     app.add_handler(CallbackQueryHandler(handlers.choose_model, pattern=r"^m\|"), group=0)
     app.add_handler(CallbackQueryHandler(handlers.change_setting, pattern=r"^s\|"), group=0)
-    app.add_handler(MessageHandler(AddressedText(), handlers.answer_message), group=0)
+    app.add_handler(MessageHandler(handlers.AddressedText(), handlers.answer_message), group=0)
     # group 0: photos and image documents (an album is one turn) for vision models
     photos = filters.PHOTO | filters.Document.IMAGE
     app.add_handler(MessageHandler(photos, handlers.answer_photo), group=0)
     app.add_error_handler(handlers.report_error)
     return app
-
-
-class AddressedText(filters.MessageFilter):
-    """Text (not a command) addressed to the bot: any in private chats; in groups one that
-    mentions the bot or replies to it (:func:`handlers.common.addressed_to_bot`)."""
-
-    def filter(self, message: Message) -> bool:
-        """True when the bot should answer ``message``."""
-        if not message.text or message.text.startswith("/"):
-            return False
-        return addressed_to_bot(message, message.text)

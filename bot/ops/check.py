@@ -28,14 +28,14 @@ from typing import Literal, TextIO
 
 import httpx
 
-from bot.platforms import (
+from bot.app.platforms import (
     PlatformSetup,
     build_catalogue,
     build_platform_setups,
     check_default_model,
 )
+from bot.app.services import open_configured_store, restore_sessions
 from bot.settings import ConfigError, Settings
-from bot.stores import open_configured_store, restore_sessions
 from providers.catalogue import Catalogue, ModelInfo
 from providers.errors import (
     APIStatusError,

@@ -1,6 +1,6 @@
 """``python -m bot chat``: a conversation in the terminal, through the bot's own turn.
 
-The terminal chat uses the same :class:`~bot.turn.ConversationService`, provider
+The terminal chat uses the same :class:`~bot.conversation.turn.ConversationService`, provider
 clients and store as the bot, so it exercises the real path (history, retries,
 model choice) without Telegram. The conversation scope is ``t:<os user name>``.
 
@@ -22,12 +22,12 @@ from typing import Literal, TextIO
 
 import httpx
 
-from bot.failures import describe_failure
-from bot.platforms import build_catalogue, build_clients, check_default_model
+from bot.app.platforms import build_catalogue, build_clients, check_default_model
+from bot.app.services import open_configured_store, restore_sessions
+from bot.conversation.failures import describe_failure
+from bot.conversation.turn import ConversationService, Outcome, StreamState, TurnInput
 from bot.settings import ConfigError, Settings
-from bot.stores import open_configured_store, restore_sessions
 from bot.texts import t
-from bot.turn import ConversationService, Outcome, StreamState, TurnInput
 from providers.catalogue import Catalogue, ModelInfo, UnknownModelError
 from providers.errors import ProviderError
 from storage import StorageUnavailable
@@ -57,7 +57,7 @@ def terminal_scope() -> str:
 
 
 class TerminalSink:
-    """A :class:`~bot.turn.ReplySink` that writes the answer to a text stream as it grows.
+    """A :class:`~bot.conversation.turn.ReplySink` writing the answer to a text stream as it grows.
 
     Only the new suffix of the answer is written per update; reasoning is shown
     faint (ANSI ``ESC[2m``) when ``out`` is a terminal, plain otherwise, and ends

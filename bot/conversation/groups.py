@@ -13,7 +13,7 @@ from __future__ import annotations
 
 from telegram import Chat, Message
 
-from bot.scope import scope_of, thread_of
+from bot.conversation.scope import scope_of, thread_of
 from storage import ConversationStore
 
 __all__ = ["POST_CONTEXT_MAX", "conversation_scope", "is_shared", "set_shared", "thread_context"]

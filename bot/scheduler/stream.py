@@ -2,7 +2,7 @@
 
 A stream holds at most one pending job per kind (the newest wins), at most one send
 in flight, and the last frame delivered. Everything here is synchronous bookkeeping;
-:mod:`bot.scheduler` decides when jobs go out.
+:mod:`bot.scheduler.core` decides when jobs go out.
 """
 
 from __future__ import annotations
@@ -15,7 +15,7 @@ from collections.abc import Awaitable, Callable, Iterator
 from dataclasses import dataclass
 from typing import Any, Final, TypeVar
 
-from bot.scheduler_stats import JobKind, SchedulerStats
+from bot.scheduler.stats import JobKind, SchedulerStats
 
 __all__ = [
     "FRAME_ORDER",
