@@ -34,8 +34,9 @@ class MessageChain:
     """The messages of one reply in one chat.
 
     ``reply_to`` is the user's message id the first message replies to;
-    ``thread_id`` the forum topic, if any. ``owed`` (set by each :meth:`step`) is the
-    Bot API calls the final text will likely still need: one per part whose message
+    ``thread_id`` the forum topic, if any. ``sends_owed`` (set by each :meth:`step`):
+    the Bot API calls the final text will likely still need (the reply's sends owed,
+    passed to ``StreamHandle.set_sends_owed``): one per part whose message
     is not yet as shown, the last part always (the final text differs from a partial
     one), plus one for a continuation (the live message may still fill, be frozen,
     and go on in a new message: LLM answers often outgrow 4096 units).
@@ -50,7 +51,7 @@ class MessageChain:
     frozen: int = 0
     frozen_units: int = 0
     draft: Rendered | None = None
-    owed: int = 2
+    sends_owed: int = 2
 
     @property
     def has_message(self) -> bool:
@@ -72,7 +73,7 @@ class MessageChain:
         """
         rest = slice_rendered(whole, self.frozen_units)
         parts = split_rendered(rest) if rest.text.strip() else []
-        self.owed = self._owed(parts)
+        self.sends_owed = self._sends_owed(parts)
         if not parts:
             if draft_id is not None and self.draft is None and not self.message_ids:
                 await self._draft(draft_id, Rendered(""))  # the "Thinking…" placeholder
@@ -96,7 +97,7 @@ class MessageChain:
             await self._put(index, last)
         return True
 
-    def _owed(self, parts: list[Rendered]) -> int:
+    def _sends_owed(self, parts: list[Rendered]) -> int:
         """The calls the final text will likely need, given the unfrozen ``parts`` now."""
         base = self.frozen
         stale = sum(

@@ -300,7 +300,7 @@ class TelegramReply:
             if drafting:
                 self._measured = (len(self._state.answer), whole.utf16_length)
             done = await self.chain.step(whole, draft_id=draft_id)
-            self.handle.expect(self.chain.owed)
+            self.handle.set_sends_owed(self.chain.sends_owed)
         except RetryAfter as exc:
             wait = _seconds(exc.retry_after)
             log.warning("Telegram asked to wait %.0f s (chat %s)", wait, self.chain.chat_id)

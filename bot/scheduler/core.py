@@ -1,5 +1,61 @@
 """The bot-wide send scheduler: every send, edit, draft and chat action of reply streams.
 
+State tables (the names below are attributes; "sends owed" is one reply's estimate of
+the Bot API calls its end, the final frame, will still need: ``MessageChain.sends_owed``
+→ ``StreamHandle.set_sends_owed`` → ``Stream.sends_owed``, summed per chat in
+``ChatBudget.sends_owed``, the final reserve's count).
+
+(a) A reply stream (:class:`bot.reply.stream.TelegramReply`):
+
+==========  ==========================================  ====================================
+state       entered by                                  left by
+==========  ==========================================  ====================================
+opened      ``ReplyFactory.open`` (a handle opened)     ``begin()`` → waiting
+waiting     ``begin()``: drafts: "Thinking…" queued as  the first ``update()`` → streaming;
+            an action; else the typing loop (first      ``finish``/``fail`` → closing;
+            ``typing`` after ``TYPING_AFTER``, then     ``abandon()`` → abandoned
+            every ``TYPING_EVERY`` s of the handle's    ``Forbidden`` → forbidden
+            clock, until a message exists)
+streaming   a ``first`` frame queued; then one          ``finish``/``fail`` → closing;
+            ``intermediate`` frame at a time            ``Forbidden`` → forbidden;
+            (``first`` again when a draft outgrows a    ``abandon()`` → abandoned
+            message); ``restart()`` stays here; a
+            refused draft switches to edits for good
+forbidden   Telegram's ``Forbidden``: sends dropped,    ``finish``/``fail`` → closing (no
+            ``on_forbidden`` called                     final frame queued)
+closing     ``finish``/``fail``: typing stopped, the    ``handle.close()`` returns (final
+            ``final`` frame queued                      delivered or given up) → closed
+closed      the handle closed (detached)                —
+abandoned   ``abandon()``: typing stopped, the handle   —
+            cancelled (pending frames dropped)
+==========  ==========================================  ====================================
+
+(b) The scheduler's record of one stream (:class:`bot.scheduler.stream.Stream`); at
+most one send in flight throughout, ``idle`` set while nothing is pending or in flight:
+
+===============  =====================================  =====================================
+state            entered by                             left by
+===============  =====================================  =====================================
+open             ``open_stream``                        a non-action frame queued → framed
+                                                        (a ``final`` one: final queued);
+                                                        fail; detach
+framed           a non-action frame queued: its         a ``final`` frame queued → final
+                 ``sends_owed`` counted in the chat's   queued; fail; detach
+                 ``sends_owed`` (the final reserve)
+final queued     a ``final`` frame queued: only final   the final sent (or equal to the last
+                 frames accepted; still counted         frame sent) → final delivered; fail
+final delivered  the final sent; no longer counted      detach
+failed           a first/final frame given up           detach
+                 (deadline, ``DROP``), a send callback
+                 raised, or the scheduler closed:
+                 pending frames dropped, new ignored;
+                 no longer counted
+detached         ``StreamHandle.close()`` (after the    —
+                 flush) or ``cancel()``: pending
+                 frames dropped, the record forgotten;
+                 a submit raises ``StreamClosedError``
+===============  =====================================  =====================================
+
 One background task (the dispatcher) owns Telegram's flood budget at three levels at
 once: per chat, per group, and global (see :class:`~bot.scheduler.limits.Limits`).
 Each reply opens a :class:`StreamHandle` and submits frames to it; the dispatcher
@@ -10,13 +66,13 @@ decides which frame goes out when:
 - priority: first and final frames go before intermediate frames of any reply,
   intermediate frames before chat actions;
 - the final reserve: an intermediate frame (or chat action) goes only if its chat
-  and group keep, after it, room for the first/final frames owed there: one per
-  open reply that has submitted a frame and not yet delivered its final, its own
-  included, capped by ``Limits.final_reserve`` and by each bucket's burst − 1 and
-  window's cap − 1 (see :class:`~bot.scheduler.limits.Limits`). A lone reply
-  streams at the bucket's rate and its final finds a token; replies finishing one
-  after another in a busy group each get their final out at once. Chat actions
-  need ``action_reserve`` more than an intermediate frame;
+  and group keep, after it, room for the sends owed there: those of every open reply
+  that has submitted a frame and not yet delivered its final, its own included,
+  capped by ``Limits.final_reserve`` and by each bucket's burst − 1 and window's
+  cap − 1 (see :class:`~bot.scheduler.limits.Limits`). A lone reply streams at the
+  bucket's rate and its final finds a token; replies finishing one after another in
+  a busy group each get their final out at once. Chat actions need
+  ``action_reserve`` more than an intermediate frame;
 - fairness: among ready first and final frames the oldest goes first (by its
   deadline, i.e. submission); among other ready jobs the reply served least
   recently goes first (round robin under a shared budget);
@@ -98,7 +154,7 @@ class SendScheduler:
         """Create a stopped scheduler; streams may be opened before :meth:`start`."""
         self.limits = limits
         self.stats = SchedulerStats()
-        self._clock = clock
+        self.clock: Clock = clock
         self._give_up = give_up_seconds
         self._backoff_base = retry_backoff
         self._backoff_max = retry_backoff_max
@@ -175,7 +231,7 @@ class SendScheduler:
 
         After the pause the chat (and its group) restarts with one token, not a burst.
         """
-        until = self._clock.now() + seconds
+        until = self.clock.now() + seconds
         chat = self._chat(chat_id)
         chat.paused_until = max(chat.paused_until, until)
         chat.level.bucket.hold(until)
@@ -187,49 +243,46 @@ class SendScheduler:
 
     def pause_all(self, seconds: float) -> None:
         """Send nothing to any chat for ``seconds`` (a bot-wide ``retry_after``)."""
-        until = self._clock.now() + seconds
+        until = self.clock.now() + seconds
         self._paused_until = max(self._paused_until, until)
         self._global.bucket.hold(until)
         self._wake.set()
 
-    # -- called by StreamHandle --------------------------------------------------
+    # -- the stream interface (bot.scheduler.handle.StreamOwner) ----------------
+    # Called by StreamHandle only: code outside the package holds handles, not Streams.
 
-    def _submit(self, stream: Stream, job: Job) -> None:
+    def enqueue(self, stream: Stream, kind: JobKind, frame: T, send: SendCallback[T]) -> None:
+        """Queue ``frame`` of ``kind`` on ``stream`` (see :meth:`StreamHandle.submit`).
+
+        Raises :class:`StreamClosedError` once ``stream`` is detached, or for a
+        non-final frame after its final one.
+        """
         if stream.detached:
             raise StreamClosedError("this reply stream is closed")
-        if stream.final_submitted and job.kind != "final":
-            raise StreamClosedError(f"a {job.kind} frame after the final frame")
-        if job.kind == "intermediate" and stream.replace_pending(job):
+        if stream.final_submitted and kind != "final":
+            raise StreamClosedError(f"a {kind} frame after the final frame")
+        now = self.clock.now()
+        ttl = ACTION_TTL if kind == "action" else self._give_up
+        job = Job(kind=kind, frame=frame, send=send, submitted_at=now, deadline=now + ttl)
+        if kind == "intermediate" and stream.replace_pending(job):
             return  # nothing new is ready: no wake (the hot path while a reply streams)
         stream.put(job)
-        self._recount(stream)
+        self._count_sends_owed(stream)
         self._wake.set()
 
-    def _recount(self, stream: Stream) -> None:
-        """Keep the chat's ``owing`` count (the final reserve) in step with ``stream``."""
-        open_ = stream.framed and not (stream.final_delivered or stream.failed or stream.detached)
-        owes = stream.expected if open_ else 0
-        if owes != stream.owes:
-            self._chats[stream.chat_id].owing += owes - stream.owes
-            stream.owes = owes
-
-    def _expect(self, stream: Stream, calls: int) -> None:
-        """Set the sends ``stream``'s final frame will likely need; recount the reserve."""
-        if calls != stream.expected:
-            stream.expected = calls
-            self._recount(stream)
+    def set_sends_owed(self, stream: Stream, sends: int) -> None:
+        """Set the sends owed at ``stream``'s end (``sends >= 1``); recount the reserve."""
+        if sends != stream.sends_owed:
+            stream.sends_owed = sends
+            self._count_sends_owed(stream)
             self._wake.set()  # a smaller reserve may let an intermediate frame go
 
-    def _job(self, kind: JobKind, frame: object, send: SendCallback[T]) -> Job:
-        now = self._clock.now()
-        ttl = ACTION_TTL if kind == "action" else self._give_up
-        return Job(kind=kind, frame=frame, send=send, submitted_at=now, deadline=now + ttl)
-
-    def _detach(self, stream: Stream) -> None:
+    def detach(self, stream: Stream) -> None:
+        """Drop ``stream``'s pending frames and forget it (idempotent)."""
         if stream.detached:
             return
         self.stats.dropped += stream.detach()
-        self._recount(stream)
+        self._count_sends_owed(stream)
         del self._streams[stream.number]
         chat = self._chats[stream.chat_id]
         chat.streams -= 1
@@ -237,12 +290,24 @@ class SendScheduler:
             self._resting.add(stream.chat_id)
         self._wake.set()
 
+    def _count_sends_owed(self, stream: Stream) -> None:
+        """Keep the chat's ``sends_owed`` (the final reserve's count) in step with ``stream``.
+
+        A stream counts its ``sends_owed`` while it has submitted a frame and neither
+        delivered its final, failed nor been detached; otherwise 0.
+        """
+        open_ = stream.framed and not (stream.final_delivered or stream.failed or stream.detached)
+        counted = stream.sends_owed if open_ else 0
+        if counted != stream.sends_owed_counted:
+            self._chats[stream.chat_id].sends_owed += counted - stream.sends_owed_counted
+            stream.sends_owed_counted = counted
+
     # -- the dispatcher ----------------------------------------------------------
 
     def _chat(self, chat_id: int) -> ChatBudget:
         chat = self._chats.get(chat_id)
         if chat is None:
-            chat = ChatBudget(chat_id, limits=self.limits, now=self._clock.now())
+            chat = ChatBudget(chat_id, limits=self.limits, now=self.clock.now())
             self._chats[chat_id] = chat
         return chat
 
@@ -251,12 +316,12 @@ class SendScheduler:
         while True:
             self._wake.clear()
             self.stats.wakeups += 1
-            now = self._clock.now()
+            now = self.clock.now()
             for stream in list(self._streams.values()):
                 if stream.deadline <= now:
                     stream.expire(now)
                 stream.skip_duplicates()  # costs no budget, so even when none is left
-                self._recount(stream)
+                self._count_sends_owed(stream)
             self._dispatch_ready(now)
             self._forget_rested(now)
             self._arm_timer(self._next_wake(now), now)
@@ -284,7 +349,7 @@ class SendScheduler:
         chat, kind = self._chats[stream.chat_id], job.kind
         if kind == "first" or kind == "final":
             return max(bot_at[0], stream.not_before, chat.ready_at(now, 1, reserve=0))
-        reserve = min(chat.owing, self.limits.final_reserve)
+        reserve = min(chat.sends_owed, self.limits.final_reserve)
         if kind == "action":
             need = 1 + self.limits.action_reserve
             return max(bot_at[1], stream.not_before, chat.ready_at(now, need, reserve=reserve))
@@ -336,14 +401,14 @@ class SendScheduler:
             outcome = SendOutcome.DROP
         else:
             outcome = task.result() or SendOutcome.SENT
-        stream.complete(job, outcome, now=self._clock.now(), backoff=self._backoff)
+        stream.complete(job, outcome, now=self.clock.now(), backoff=self._backoff)
         if error is not None:
             self.stats.errors += 1
             stream.error = stream.error or error
             stream.fail(f"the send callback raised {type(error).__name__}")
             if stream.detached:
                 log.error("send callback of a closed reply stream raised", exc_info=error)
-        self._recount(stream)
+        self._count_sends_owed(stream)
         self._wake.set()
 
     def _backoff(self, failures: int) -> float:
@@ -371,7 +436,7 @@ class SendScheduler:
         self._timer = asyncio.create_task(self._alarm(max(at - now, _MIN_SLEEP)))
 
     async def _alarm(self, seconds: float) -> None:
-        await self._clock.sleep(seconds)
+        await self.clock.sleep(seconds)
         self._wake.set()
 
     def _forget_rested(self, now: float) -> None:

@@ -1,19 +1,52 @@
-"""The public handle of one reply stream on the send scheduler."""
+"""The public handle of one reply stream on the send scheduler.
+
+A :class:`StreamHandle` drives its scheduler only through :class:`StreamOwner`, the
+package-level interface :class:`~bot.scheduler.core.SendScheduler` implements for it.
+"""
 
 from __future__ import annotations
 
 from types import TracebackType
-from typing import TYPE_CHECKING, TypeVar
+from typing import Protocol, TypeVar
 
+from bot.scheduler.clock import Clock
 from bot.scheduler.stats import JobKind
 from bot.scheduler.stream import SendCallback, Stream
 
-if TYPE_CHECKING:
-    from bot.scheduler.core import SendScheduler
-
-__all__ = ["StreamHandle"]
+__all__ = ["StreamHandle", "StreamOwner"]
 
 T = TypeVar("T")
+
+
+class StreamOwner(Protocol):
+    """What a :class:`StreamHandle` needs from the scheduler that opened its stream.
+
+    Implemented by :class:`~bot.scheduler.core.SendScheduler`; called only by
+    :class:`StreamHandle` (code outside the package holds handles, never a
+    :class:`~bot.scheduler.stream.Stream`).
+    """
+
+    @property
+    def clock(self) -> Clock:
+        """The time source of the scheduler (seconds)."""
+        ...
+
+    def enqueue(self, stream: Stream, kind: JobKind, frame: T, send: SendCallback[T]) -> None:
+        """Queue ``frame`` of ``kind`` on ``stream``; raises ``StreamClosedError`` (see
+        :meth:`StreamHandle.submit`)."""
+        ...
+
+    def set_sends_owed(self, stream: Stream, sends: int) -> None:
+        """Set the sends owed at ``stream``'s end (``sends >= 1``); recount the reserve."""
+        ...
+
+    def detach(self, stream: Stream) -> None:
+        """Drop ``stream``'s pending frames and forget it (idempotent)."""
+        ...
+
+    def pause_chat(self, chat_id: int, seconds: float) -> None:
+        """Send nothing to ``chat_id`` for ``seconds``."""
+        ...
 
 
 class StreamHandle:
@@ -25,15 +58,21 @@ class StreamHandle:
     message (past 4096 characters), close this stream and open another.
     """
 
-    def __init__(self, scheduler: SendScheduler, stream: Stream) -> None:
+    def __init__(self, owner: StreamOwner, stream: Stream) -> None:
         """Wrap ``stream``; use :meth:`SendScheduler.open_stream` instead."""
-        self._scheduler = scheduler
+        self._owner = owner
         self._stream = stream
 
     @property
     def chat_id(self) -> int:
         """The chat this reply goes to."""
         return self._stream.chat_id
+
+    @property
+    def clock(self) -> Clock:
+        """The scheduler's clock: a reply times its own waits (``typing``) on it, so one
+        :class:`~bot.scheduler.clock.FakeClock` drives both in tests."""
+        return self._owner.clock
 
     @property
     def failed(self) -> bool:
@@ -56,21 +95,20 @@ class StreamHandle:
         the reply failed. Raises :class:`StreamClosedError` after :meth:`close` /
         :meth:`cancel`, or for a non-final frame after the final one.
         """
-        scheduler = self._scheduler
-        scheduler._submit(self._stream, scheduler._job(kind, frame, send))
+        self._owner.enqueue(self._stream, kind, frame, send)
 
-    def expect(self, calls: int) -> None:
-        """Say how many sends this reply's final frame will likely need (at least 1).
+    def set_sends_owed(self, sends: int) -> None:
+        """Say how many sends this reply's end (its final frame) will likely need (>= 1).
 
-        Counted in its chat's (and group's) final reserve, so that intermediate frames
-        of every reply there leave room for them (see
-        :class:`~bot.scheduler.limits.Limits` ``final_reserve``).
+        These sends owed are counted in its chat's (and group's) final reserve, so that
+        intermediate frames of every reply there leave room for them (see
+        :class:`~bot.scheduler.limits.Limits` ``final_reserve``). Default: 1.
         """
-        self._scheduler._expect(self._stream, max(1, calls))
+        self._owner.set_sends_owed(self._stream, max(1, sends))
 
     def pause(self, seconds: float) -> None:
         """Pause this reply's chat for ``seconds`` (see :meth:`SendScheduler.pause_chat`)."""
-        self._scheduler.pause_chat(self._stream.chat_id, seconds)
+        self._owner.pause_chat(self._stream.chat_id, seconds)
 
     async def flush(self) -> bool:
         """Wait until no frame is pending or in flight; return ``False`` if the reply failed.
@@ -87,11 +125,11 @@ class StreamHandle:
         try:
             return await self.flush()
         finally:
-            self._scheduler._detach(self._stream)
+            self._owner.detach(self._stream)
 
     def cancel(self) -> None:
         """Drop every pending frame and detach now; a send in flight still finishes."""
-        self._scheduler._detach(self._stream)
+        self._owner.detach(self._stream)
 
     async def __aenter__(self) -> StreamHandle:
         """Return the handle."""

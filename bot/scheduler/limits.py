@@ -60,11 +60,12 @@ class Limits:
 
     ``final_reserve`` (the final reserve): an intermediate frame or a chat action goes
     only if its chat, and its group, could still take the sends owed there
-    afterwards. Let ``R = min(owing, final_reserve)``, where ``owing`` counts the sends
-    owed by the open replies in that chat that have submitted a frame and not yet
-    delivered their final, the asking reply included: each owes what its final frame
-    will likely need (``StreamHandle.expect``: the reply stream says 2, the final and
-    a possible continuation, plus one per message still to freeze). While ``R > 0``
+    afterwards. Let ``R = min(sends_owed, final_reserve)``, where ``sends_owed``
+    (``ChatBudget.sends_owed``) sums the sends owed by the open replies in that chat
+    that have submitted a frame and not yet delivered their final, the asking reply
+    included: each reply's sends owed are what its end (the final frame) will likely
+    need (``StreamHandle.set_sends_owed``: the reply stream says 2, the final and a
+    possible continuation, plus one per message still to freeze). While ``R > 0``
     an intermediate frame needs a full bucket at the chat's and the group's level
     (it spends only the refill; the burst is savings for first and final frames)
     and room for ``1 + min(R, cap - 1)`` sends in the group's 60 s window; first and
@@ -78,7 +79,7 @@ class Limits:
     ``action_reserve``: a chat action ("typing") needs ``action_reserve`` tokens
     (and window slots) more than an intermediate frame at every level it touches,
     so actions never take the token an answer frame needs. Where that exceeds a
-    burst (e.g. a group with two replies owing finals: 1 + 1 + 2 > 3), actions
+    burst (e.g. a group with two replies with finals owed: 1 + 1 + 2 > 3), actions
     are not sent.
     """
 
@@ -245,14 +246,14 @@ class Level:
 class ChatBudget:
     """The budget of one chat (and of its group when ``chat_id < 0``) and its replies.
 
-    ``streams``: open replies in the chat; ``owing``: the sends still owed by those of
+    ``streams``: open replies in the chat; ``sends_owed``: the sends owed by those of
     them that submitted a frame and have not yet delivered their final, each counting
-    what its final will likely need (``StreamHandle.expect``, at least 1; the final
-    reserve's count, see :class:`Limits`); ``paused_until``: a ``retry_after`` pause
-    (seconds).
+    what its end will likely need (``StreamHandle.set_sends_owed``, at least 1; the
+    final reserve's count, see :class:`Limits`); ``paused_until``: a ``retry_after``
+    pause (seconds).
     """
 
-    __slots__ = ("group", "level", "owing", "paused_until", "streams")
+    __slots__ = ("group", "level", "paused_until", "sends_owed", "streams")
 
     def __init__(self, chat_id: int, *, limits: Limits, now: float) -> None:
         """Create the rested budget of ``chat_id`` at time ``now``."""
@@ -268,7 +269,7 @@ class ChatBudget:
             )
         self.paused_until = -math.inf
         self.streams = 0
-        self.owing = 0
+        self.sends_owed = 0
 
     def ready_at(self, now: float, need: float, *, reserve: int) -> float:
         """Return when ``need`` sends fit in the chat and its group, ``reserve`` kept."""

@@ -88,8 +88,8 @@ class Stream:
         self.failures = 0
         self.served = 0
         self.framed = False  # a first, intermediate or final frame was submitted
-        self.expected = 1  # sends its final frame will likely need (StreamHandle.expect)
-        self.owes = 0  # sends counted in its chat's ``owing`` (see SendScheduler._recount)
+        self.sends_owed = 1  # sends its end will likely need (StreamHandle.set_sends_owed)
+        self.sends_owed_counted = 0  # of them, counted in its chat's ``sends_owed`` now
         self.final_submitted = False
         self.final_delivered = False
         self.failed = False

@@ -20,7 +20,7 @@ class RecordingHandle:
     send: Any = None
     chat_id: int = 5
     cancelled: bool = False
-    expected: int = 1
+    sends_owed: int = 1
 
     def submit(self, frame: Any, *, kind: str, send: Any) -> None:
         """Record the frame and its kind."""
@@ -31,9 +31,9 @@ class RecordingHandle:
         """Forget everything queued."""
         self.cancelled = True
 
-    def expect(self, calls: int) -> None:
-        """Record the sends the final is said to need."""
-        self.expected = calls
+    def set_sends_owed(self, sends: int) -> None:
+        """Record the sends owed at the reply's end."""
+        self.sends_owed = sends
 
 
 class TextBot:

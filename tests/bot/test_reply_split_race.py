@@ -67,17 +67,17 @@ async def test_final_frame_queued_during_a_split_step_is_delivered() -> None:
 
 @pytest.mark.timeout(10)
 async def test_chain_counts_the_sends_its_final_still_needs() -> None:
-    """owed: 2 while one message holds the reply (final + a continuation); one more per
+    """sends_owed: 2 while one message holds the reply (final + a continuation); one more per
     part still to freeze once the text outgrows a message; 2 again once it is frozen."""
     bot = HoldingBot()
     bot.release.set()
     chain = MessageChain(bot, 42)  # type: ignore[arg-type]
     short = compose_reply("word " * 100, partial=True, strings=ReplyStrings())
     assert await chain.step(short)
-    assert chain.owed == 2
+    assert chain.sends_owed == 2
     long = compose_reply("word " * 1200, partial=True, strings=ReplyStrings())
     assert not await chain.step(long)  # this step froze the first message
-    assert chain.owed == 3  # computed before the call: the first part was still to freeze
+    assert chain.sends_owed == 3  # computed before the call: the first part was still to freeze
     assert await chain.step(long)  # the continuation
-    assert chain.owed == 2
+    assert chain.sends_owed == 2
     assert len(bot.texts) == 2

@@ -306,7 +306,7 @@ async def test_actions_leave_the_last_token_to_frames() -> None:
 async def test_actions_never_slow_a_streaming_reply() -> None:
     """Typing actions of another stream in the group never take a token a slow reply needs.
 
-    While a reply owes sends in the chat, its intermediate frames take every token
+    While a reply has sends owed in the chat, its intermediate frames take every token
     above the savings kept for finals, so the actions find none.
     """
 

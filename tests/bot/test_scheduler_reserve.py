@@ -194,20 +194,20 @@ async def test_the_oldest_final_frame_goes_first_under_a_shared_budget() -> None
     assert [t for t, _, _ in wire.sent] == pytest.approx([0.0, 1.0, 2.0, 3.0])
 
 
-async def test_sends_a_reply_expects_stay_free_in_the_group_window() -> None:
-    """A reply expecting k sends at its end keeps k of the minute's 20 for them; ends at once."""
+async def test_sends_owed_by_a_reply_stay_free_in_the_group_window() -> None:
+    """A reply with k sends owed at its end keeps k of the minute's 20 for them; ends at once."""
     counts: dict[int, int] = {}
-    for expected in (1, 6):
+    for sends_owed in (1, 6):
         clock = FakeClock()
         wire = Wire(clock, latency=0.1)
         async with SendScheduler(limits=Limits(), clock=clock) as scheduler:
             handle = scheduler.open_stream(-100600)
-            handle.expect(expected)
+            handle.set_sends_owed(sends_owed)
             submitted = await clock.run(
                 stream_reply(handle, wire, clock, label="r", every=0.1, for_=59.0), within=200
             )
         times = wire.times()
-        counts[expected] = sum(1 for t in times if t < 59.0)
+        counts[sends_owed] = sum(1 for t in times if t < 59.0)
         assert wire.when("r final") - submitted <= 0.1 + TOLERANCE
         assert max_in_window(times, 60.0) <= 20
     assert counts[1] == 20 - 1
