@@ -12,14 +12,17 @@ be sent, never per chunk.
   failure switches that chat to message edits for good (telegram.md "Streaming").
   When the answer outgrows one message, the full first message is sent at once, as a
   high-priority frame (see :meth:`TelegramReply.update`), not left to the final.
-- Groups (and private chats without drafts): ``typing`` at once, repeated every 4 s
-  as a low-priority action until the first message; a first message as soon as
-  answer text exists; edits as the scheduler allows; a final edit.
+- Groups (and private chats without drafts): ``typing`` after ``TYPING_AFTER`` (unless
+  a message is out by then), repeated every ``TYPING_EVERY`` (4 s) as a low-priority
+  action until the first message, timed on the scheduler's clock; a first message as
+  soon as answer text exists; edits as the scheduler allows; a final edit.
 - Telegram errors: ``RetryAfter`` pauses the chat for the time asked and the newest
   text goes out after; network errors retry on the next tick; ``Forbidden`` stops the
   reply and releases the conversation; ``ChatMigrated`` (the group became a
   supergroup) moves the reply to the new chat, where it starts over in a new message;
   the rest is handled in :class:`bot.reply.chain.MessageChain`.
+
+The states of a reply are tabled at the top of :mod:`bot.scheduler.core`.
 """
 
 from __future__ import annotations
@@ -58,6 +61,7 @@ __all__ = ["ReplyFactory", "TelegramReply"]
 log = logging.getLogger(__name__)
 
 TYPING_EVERY = 4.0
+"""Seconds between two ``typing`` actions (Telegram shows one for 5 s at most)."""
 TYPING_AFTER = 0.15
 """Seconds before the first ``typing``: a first message sent by then is feedback enough,
 and in a group (20 sends a minute) the saved call goes to answer text. The first
@@ -362,12 +366,15 @@ class TelegramReply:
         return SendOutcome.DROP
 
     async def _keep_typing(self) -> None:
-        await asyncio.sleep(TYPING_AFTER)
+        """Queue ``typing`` after ``TYPING_AFTER`` s, then every ``TYPING_EVERY`` s, until the
+        first message exists; waits on the scheduler's clock (``StreamHandle.clock``)."""
+        clock = self.handle.clock
+        await clock.sleep(TYPING_AFTER)
         for n in itertools.count():
             if self.chain.has_message or self.forbidden:
                 return
             self.handle.submit(_Typing(n), kind="action", send=self._send)
-            await asyncio.sleep(TYPING_EVERY)
+            await clock.sleep(TYPING_EVERY)
 
     async def _stop_typing(self) -> None:
         if self._typing is not None:

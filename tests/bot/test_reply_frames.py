@@ -1,4 +1,4 @@
-"""The reply stream queues at most one frame per reply, however fast chunks arrive."""
+"""The reply stream queues at most one frame per reply, and times "typing" on the handle's clock."""
 
 from __future__ import annotations
 
@@ -9,22 +9,26 @@ import pytest
 
 from bot.conversation.turn import StreamState
 from bot.reply.chain import MessageChain
-from bot.reply.stream import TelegramReply
+from bot.reply.stream import TYPING_AFTER, TYPING_EVERY, TelegramReply
+from bot.scheduler.clock import FakeClock
 
 
 @dataclass
 class RecordingHandle:
-    """A scheduler handle stand-in that records what is submitted."""
+    """A scheduler handle stand-in that records what is submitted, and when on its clock."""
 
+    clock: FakeClock = field(default_factory=FakeClock)
     submitted: list[tuple[Any, str]] = field(default_factory=list)
+    times: list[float] = field(default_factory=list)
     send: Any = None
     chat_id: int = 5
     cancelled: bool = False
     sends_owed: int = 1
 
     def submit(self, frame: Any, *, kind: str, send: Any) -> None:
-        """Record the frame and its kind."""
+        """Record the frame, its kind and the clock's time."""
         self.submitted.append((frame, kind))
+        self.times.append(self.clock.now())
         self.send = send
 
     def cancel(self) -> None:
@@ -61,25 +65,21 @@ async def test_thousand_chunks_queue_one_frame_until_it_is_sent() -> None:
     assert [kind for _, kind in handle.submitted] == ["first", "intermediate"]
 
 
-@pytest.mark.timeout(5)
-async def test_typing_repeats_until_the_first_message(monkeypatch: Any) -> None:
-    """Without drafts, typing is queued after TYPING_AFTER, again every few seconds until text."""
-    import asyncio
-
-    import bot.reply.stream
-
-    monkeypatch.setattr(bot.reply.stream, "TYPING_EVERY", 0.01)
-    monkeypatch.setattr(bot.reply.stream, "TYPING_AFTER", 0.02)
-    handle = RecordingHandle()
+async def test_typing_repeats_on_the_handle_clock_until_the_first_message() -> None:
+    """Without drafts, typing is queued at TYPING_AFTER, then every TYPING_EVERY virtual
+    seconds of the handle's clock, and stops once the first message exists."""
+    clock = FakeClock()
+    handle = RecordingHandle(clock=clock)
     reply = TelegramReply(MessageChain(TextBot(), 5), handle, lang="en")  # type: ignore[arg-type]
     await reply.begin()
-    await asyncio.sleep(0.01)
-    assert not handle.submitted, "no typing before TYPING_AFTER"
-    await asyncio.sleep(0.065)
-    actions = [kind for _, kind in handle.submitted if kind == "action"]
-    assert len(actions) >= 3, "typing is repeated while the model works"
+    await clock.advance(TYPING_AFTER / 2)
+    assert handle.submitted == [], "no typing before TYPING_AFTER"
+    await clock.advance(TYPING_AFTER / 2 + 2 * TYPING_EVERY + 1.0)
+    assert [kind for _, kind in handle.submitted] == ["action"] * 3
+    assert handle.times == pytest.approx([TYPING_AFTER + k * TYPING_EVERY for k in range(3)])
     reply.chain.message_ids.append(1)  # the first message is out
-    await asyncio.sleep(0.03)
-    assert len([k for _, k in handle.submitted if k == "action"]) <= len(actions) + 1
+    await clock.advance(TYPING_EVERY)
+    assert len(handle.submitted) == 3, "no typing once a message shows the answer"
+    assert clock.next_deadline() is None, "the typing loop has ended"
     await reply.abandon()
     assert handle.cancelled
