@@ -101,14 +101,18 @@ class MessageChain:
         """The calls the final text will likely need, given the unfrozen ``parts`` now."""
         base = self.frozen
         stale = sum(
-            1 for offset, part in enumerate(parts[:-1])
+            1
+            for offset, part in enumerate(parts[:-1])
             if base + offset >= len(self.sent) or self.sent[base + offset] != part
         )
         return stale + 2
 
     async def _draft(self, draft_id: int, part: Rendered) -> None:
         await self.bot.send_message_draft(
-            self.chat_id, draft_id, part.text or None, message_thread_id=self.thread_id,
+            self.chat_id,
+            draft_id,
+            part.text or None,
+            message_thread_id=self.thread_id,
             entities=part.entities or None,
         )
         self.draft = part
@@ -157,8 +161,11 @@ class MessageChain:
         )
         try:
             message = await self.bot.send_message(
-                self.chat_id, part.text, entities=part.entities or None,
-                reply_parameters=reply, message_thread_id=self.thread_id,
+                self.chat_id,
+                part.text,
+                entities=part.entities or None,
+                reply_parameters=reply,
+                message_thread_id=self.thread_id,
             )
         except BadRequest as exc:
             if "can't parse entities" not in exc.message.lower():
@@ -172,7 +179,9 @@ class MessageChain:
     async def _edit(self, index: int, part: Rendered) -> None:
         try:
             await self.bot.edit_message_text(
-                part.text, chat_id=self.chat_id, message_id=self.message_ids[index],
+                part.text,
+                chat_id=self.chat_id,
+                message_id=self.message_ids[index],
                 entities=part.entities or None,
             )
         except BadRequest as exc:
@@ -180,8 +189,9 @@ class MessageChain:
             if "message is not modified" in text:
                 pass
             elif "message to edit not found" in text:
-                log.info("reply message %s was deleted; continuing in a new one",
-                         self.message_ids[index])
+                log.info(
+                    "reply message %s was deleted; continuing in a new one", self.message_ids[index]
+                )
                 self.message_ids[index] = await self._send(part)
             elif "can't parse entities" in text:
                 log.warning("entities rejected, editing as plain text: %s", exc.message)

@@ -112,8 +112,14 @@ class ReplyFactory:
     no_drafts: set[int] = field(default_factory=set)
     _draft_ids: itertools.count[int] = field(default_factory=lambda: itertools.count(1))
 
-    def open(self, message: Message, *, lang: Lang, show_reasoning: bool = True,
-             on_forbidden: Callable[[], object] | None = None) -> TelegramReply:
+    def open(
+        self,
+        message: Message,
+        *,
+        lang: Lang,
+        show_reasoning: bool = True,
+        on_forbidden: Callable[[], object] | None = None,
+    ) -> TelegramReply:
         """A reply to ``message``, in its chat and topic, in ``lang``."""
         private = message.chat.type == ChatType.PRIVATE
         drafts = private and self.settings.use_drafts and message.chat_id not in self.no_drafts
@@ -128,9 +134,13 @@ class ReplyFactory:
         )
         handle = self.scheduler.open_stream(message.chat_id, min_interval=interval)
         return TelegramReply(
-            chain, handle, lang=lang, show_reasoning=show_reasoning,
+            chain,
+            handle,
+            lang=lang,
+            show_reasoning=show_reasoning,
             draft_id=next(self._draft_ids) if drafts else None,
-            on_forbidden=on_forbidden, on_draft_failure=self.no_drafts.add,
+            on_forbidden=on_forbidden,
+            on_draft_failure=self.no_drafts.add,
         )
 
 
@@ -165,7 +175,8 @@ class TelegramReply:
         self._measured: tuple[int, int] | None = None  # (answer chars, units) at a step
         self._promotions = 0
         self._strings = ReplyStrings(
-            thinking=t("thinking", lang), thought_for=t("thought_for", lang),
+            thinking=t("thinking", lang),
+            thought_for=t("thought_for", lang),
             thinking_untimed=t("thinking", lang).split("{")[0].strip(),
         )
 
@@ -209,8 +220,11 @@ class TelegramReply:
         grown = chars - seen
         if units < seen:  # rendering has been shrinking the text (Markdown marks, fences)
             grown = grown * units // seen
-        return (units + grown > MAX_MESSAGE_UNITS
-                and self._promotions < MAX_PROMOTIONS and self.draft_id is not None)
+        return (
+            units + grown > MAX_MESSAGE_UNITS
+            and self._promotions < MAX_PROMOTIONS
+            and self.draft_id is not None
+        )
 
     async def restart(self, state: StreamState) -> None:
         """A new attempt replaces the partial text; say the connection was lost meanwhile."""
@@ -248,8 +262,9 @@ class TelegramReply:
         self.handle.cancel()
 
     # ----- internals --------------------------------------------------------------
-    def _frame(self, *, suffix: str = "", final: bool = False,
-               fixed: Rendered | None = None) -> _Frame:
+    def _frame(
+        self, *, suffix: str = "", final: bool = False, fixed: Rendered | None = None
+    ) -> _Frame:
         self._version += 1
         return _Frame(self._version, suffix, final, fixed)
 
@@ -283,8 +298,7 @@ class TelegramReply:
         if not self.forbidden:
             self._submit(final, "final")
         if not await self.handle.close():
-            log.error("gave up delivering the final text of a reply to chat %s",
-                      self.chain.chat_id)
+            log.error("gave up delivering the final text of a reply to chat %s", self.chain.chat_id)
 
     async def _send(self, frame: _Frame | _Typing) -> SendOutcome:
         """The scheduler's send callback: one Bot API call, errors translated."""
@@ -319,8 +333,11 @@ class TelegramReply:
             log.warning("network error while replying: %s", exc.message)
             return SendOutcome.RETRY
         except ChatMigrated as exc:
-            log.info("chat %s became supergroup %s; the reply goes on there",
-                     self.chain.chat_id, exc.new_chat_id)
+            log.info(
+                "chat %s became supergroup %s; the reply goes on there",
+                self.chain.chat_id,
+                exc.new_chat_id,
+            )
             self.chain.move_to(int(exc.new_chat_id))
             return SendOutcome.RETRY
         except TelegramError as exc:  # InvalidToken, …: this reply cannot go on
@@ -351,8 +368,11 @@ class TelegramReply:
 
     def _bad_request(self, frame: _Frame | _Typing, exc: BadRequest) -> SendOutcome:
         if isinstance(frame, _Frame) and self.draft_id is not None and not frame.final:
-            log.info("drafts failed in chat %s (%s); using message edits", self.chain.chat_id,
-                     exc.message)
+            log.info(
+                "drafts failed in chat %s (%s); using message edits",
+                self.chain.chat_id,
+                exc.message,
+            )
             self.draft_id = None
             if self._on_draft_failure is not None:
                 self._on_draft_failure(self.chain.chat_id)
@@ -361,8 +381,7 @@ class TelegramReply:
             # The same frame again at once, now as a message: no back-off for this refusal.
             self._again(frame, "first")
             return SendOutcome.SENT
-        log.error("Telegram refused a reply frame in chat %s: %s", self.chain.chat_id,
-                  exc.message)
+        log.error("Telegram refused a reply frame in chat %s: %s", self.chain.chat_id, exc.message)
         return SendOutcome.DROP
 
     async def _keep_typing(self) -> None:

@@ -16,8 +16,14 @@ from bot.reply.stream import TelegramReply
 from bot.scheduler.clock import MonotonicClock
 from bot.scheduler.core import Limits, SendScheduler
 
-ROOMY = Limits(per_chat_per_second=100.0, per_chat_burst=100, per_group_per_minute=6000,
-               per_group_burst=100, global_per_second=1000, global_burst=100)
+ROOMY = Limits(
+    per_chat_per_second=100.0,
+    per_chat_burst=100,
+    per_group_per_minute=6000,
+    per_group_burst=100,
+    global_per_second=1000,
+    global_burst=100,
+)
 
 
 class HoldingBot:

@@ -121,7 +121,11 @@ async def test_first_and_final_frames_of_older_replies_go_first() -> None:
 
         assert all(await clock.run(scenario(), within=30))
     assert [(t, f) for t, _, f in wire.sent] == [
-        (0.0, "A0"), (1.0, "A final"), (2.0, "B final"), (3.0, "C final")]
+        (0.0, "A0"),
+        (1.0, "A final"),
+        (2.0, "B final"),
+        (3.0, "C final"),
+    ]
 
 
 async def test_an_unsent_first_frame_carries_the_newest_content() -> None:

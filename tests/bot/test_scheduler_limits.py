@@ -64,7 +64,12 @@ class Sends(Protocol):
 
 
 async def stream_reply(
-    handle: StreamHandle, wire: Sends, clock: FakeClock, *, every: float, for_: float,
+    handle: StreamHandle,
+    wire: Sends,
+    clock: FakeClock,
+    *,
+    every: float,
+    for_: float,
     label: str = "",
 ) -> float:
     """Submit frames "<label> 0", "<label> 1", … every ``every`` s for ``for_`` s, then

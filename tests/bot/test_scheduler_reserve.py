@@ -93,8 +93,9 @@ async def test_a_new_reply_gets_its_first_frame_out_at_once_in_a_busy_group() ->
             return 20.0
 
         busy = [
-            stream_reply(scheduler.open_stream(group), wire, clock, label=f"b{k}", every=0.1,
-                         for_=40.0)
+            stream_reply(
+                scheduler.open_stream(group), wire, clock, label=f"b{k}", every=0.1, for_=40.0
+            )
             for k in range(2)
         ]
         await clock.run(asyncio.gather(*busy, late_reply()), within=600)
@@ -122,8 +123,9 @@ async def test_default_limits_keep_telegrams_global_limit_when_sends_arrive_bunc
     wire = Wire(clock, latency=0.05)
     async with SendScheduler(limits=Limits(), clock=clock) as scheduler:
         replies = [
-            stream_reply(scheduler.open_stream(1000 + k), wire, clock, label=f"u{k}",
-                         every=0.1, for_=10.0)
+            stream_reply(
+                scheduler.open_stream(1000 + k), wire, clock, label=f"u{k}", every=0.1, for_=10.0
+            )
             for k in range(200)
         ]
         await clock.run(asyncio.gather(*replies), within=120)
@@ -143,8 +145,9 @@ async def test_sends_in_flight_are_bounded_when_the_network_stalls() -> None:
     limits = Limits(max_in_flight=8)
     async with SendScheduler(limits=limits, clock=clock) as scheduler:
         replies = [
-            stream_reply(scheduler.open_stream(2000 + k), wire, clock, label=f"s{k}",
-                         every=0.5, for_=1.0)
+            stream_reply(
+                scheduler.open_stream(2000 + k), wire, clock, label=f"s{k}", every=0.5, for_=1.0
+            )
             for k in range(30)
         ]
         await clock.run(asyncio.gather(*replies), within=300)
