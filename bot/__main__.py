@@ -13,17 +13,6 @@ from storage import StorageUnavailable
 __all__ = ["main"]
 
 
-def secrets_of(settings: Settings) -> list[str]:
-    """Every secret value in ``settings`` (for log redaction)."""
-    values = [
-        settings.telegram_bot_token, settings.openai_api_key, settings.zju_api_key,
-        settings.zhipuai_api_key, settings.zai_api_key, settings.dashscope_api_key,
-        settings.ustb_easy_session, settings.ustb_cookie_vjuid_login, settings.webhook_secret,
-    ]
-    values += [endpoint.api_key for endpoint in settings.custom_providers]
-    return [value.get_secret_value() for value in values]
-
-
 def install_event_loop() -> None:
     """Make uvloop the event loop ``run_polling`` picks up, where uvloop is installed.
 
@@ -69,7 +58,7 @@ def main(argv: list[str] | None = None) -> int:
         settings = load_settings()
         from bot.app.logs import setup_logging
 
-        setup_logging(settings.log_level, secrets=secrets_of(settings))
+        setup_logging(settings)
         if args.command == "check":
             from bot.ops.check import run_check
 

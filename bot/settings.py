@@ -2,6 +2,13 @@
 
 This is the only module that reads the environment. Secrets are ``SecretStr`` so
 that they never show in a repr, a log line or an error message.
+
+The built-in platforms' fields are not written out here: they come from
+:data:`providers.registry.BUILTIN_PLATFORMS`, one ``str`` field per base-URL variable
+(default: the row's base URL) and one ``SecretStr`` field per credential variable
+(default empty), each named as its variable lower-cased (``ZJU_API_KEY`` →
+``zju_api_key``). Read them with :meth:`Settings.base_url_of` and
+:meth:`Settings.credentials_of`.
 """
 
 from __future__ import annotations
@@ -9,7 +16,7 @@ from __future__ import annotations
 import json
 import re
 from pathlib import Path
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 from urllib.parse import urlsplit
 
 from pydantic import (
@@ -17,10 +24,13 @@ from pydantic import (
     Field,
     SecretStr,
     ValidationError,
+    create_model,
     field_validator,
     model_validator,
 )
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
+
+from providers.registry import BUILTIN_PLATFORMS, PlatformSpec
 
 __all__ = ["ConfigError", "CustomEndpoint", "Settings", "load_settings"]
 
@@ -52,8 +62,29 @@ def _split_list(value: Any) -> Any:
 CommaList = Annotated[list[str], NoDecode]
 
 
-class Settings(BaseSettings):
-    """Every setting of the bot; environment variable names are the field names upper-cased."""
+def _platform_fields() -> dict[str, Any]:
+    """Field name → ``(type, default)`` for every built-in platform's variables."""
+    fields: dict[str, Any] = {}
+    for spec in BUILTIN_PLATFORMS:
+        fields[spec.base_url_env.lower()] = (str, spec.default_base_url)
+        for env in spec.credential_envs:
+            fields[env.lower()] = (SecretStr, SecretStr(""))
+    return fields
+
+
+if TYPE_CHECKING:  # the fields are made at run time; mypy sees the base class
+    _PlatformSettings = BaseSettings
+else:
+    _PlatformSettings = create_model(
+        "_PlatformSettings", __base__=BaseSettings, **_platform_fields()
+    )
+
+
+class Settings(_PlatformSettings):
+    """Every setting of the bot; environment variable names are the field names upper-cased.
+
+    The built-in platforms' fields come first (see the module docstring).
+    """
 
     model_config = SettingsConfigDict(
         env_file=".env", env_file_encoding="utf-8", extra="ignore", case_sensitive=False
@@ -63,7 +94,7 @@ class Settings(BaseSettings):
     telegram_bot_token: SecretStr
     telegram_base_url: str = "https://api.telegram.org/bot"
     telegram_base_file_url: str = "https://api.telegram.org/file/bot"
-    allowed_user_ids: CommaList = []
+    allowed_user_ids: CommaList = Field(default_factory=list)
 
     # Storage
     redis_url: str = "memory://"
@@ -82,23 +113,12 @@ class Settings(BaseSettings):
     openai_name: str = "openai"
     openai_base_url: str = ""
     openai_api_key: SecretStr = SecretStr("")
-    openai_models: CommaList = []
-    openai_vision_models: CommaList = []
-    openai_reasoning_models: CommaList = []
+    openai_models: CommaList = Field(default_factory=list)
+    openai_vision_models: CommaList = Field(default_factory=list)
+    openai_reasoning_models: CommaList = Field(default_factory=list)
 
-    # Platforms from the seeds (enabled when their credentials are set)
-    zju_base_url: str = "https://chat.zju.edu.cn/api/ai/v1"
-    zju_api_key: SecretStr = SecretStr("")
-    zhipuai_base_url: str = "https://open.bigmodel.cn/api/paas/v4"
-    zhipuai_api_key: SecretStr = SecretStr("")
-    zai_base_url: str = "https://api.z.ai/api/paas/v4"
-    zai_api_key: SecretStr = SecretStr("")
-    dashscope_base_url: str = "https://dashscope.aliyuncs.com/compatible-mode/v1"
-    dashscope_api_key: SecretStr = SecretStr("")
-    ustb_base_url: str = "http://chat.ustb.edu.cn"
-    ustb_easy_session: SecretStr = SecretStr("")
-    ustb_cookie_vjuid_login: SecretStr = SecretStr("")
-    custom_providers: Annotated[list[CustomEndpoint], NoDecode] = []
+    # More OpenAI-compatible endpoints (the built-in platforms' fields: _PlatformSettings)
+    custom_providers: Annotated[list[CustomEndpoint], NoDecode] = Field(default_factory=list)
 
     # Provider timeouts (seconds)
     provider_connect_timeout: float = Field(10.0, gt=0)
@@ -157,8 +177,10 @@ class Settings(BaseSettings):
     @model_validator(mode="after")
     def _webhook_needs_secret(self) -> Settings:
         if self.webhook_url and not self.webhook_secret.get_secret_value():
-            raise ValueError("WEBHOOK_SECRET must be set with WEBHOOK_URL: it is how the bot "
-                             "knows a request comes from Telegram")
+            raise ValueError(
+                "WEBHOOK_SECRET must be set with WEBHOOK_URL: it is how the bot "
+                "knows a request comes from Telegram"
+            )
         return self
 
     @field_validator("custom_providers", mode="before")
@@ -167,6 +189,18 @@ class Settings(BaseSettings):
         if isinstance(value, str):
             return json.loads(value) if value.strip() else []
         return value
+
+    def base_url_of(self, spec: PlatformSpec) -> str:
+        """The base URL of built-in platform ``spec`` (its variable, else its default)."""
+        url: str = getattr(self, spec.base_url_env.lower())
+        return url
+
+    def credentials_of(self, spec: PlatformSpec) -> tuple[SecretStr, ...]:
+        """The credentials of built-in platform ``spec``, in ``spec.credential_envs`` order."""
+        values: tuple[SecretStr, ...] = tuple(
+            getattr(self, env.lower()) for env in spec.credential_envs
+        )
+        return values
 
     @field_validator("telegram_bot_token")
     @classmethod

@@ -4,8 +4,9 @@ A model's **key** is ``"<platform>:<model>"`` (``"zhipu:glm-4-flash"``); ``model
 wire id sent in ``ChatRequest.model``. Keys are unique across platforms even when two
 platforms serve the same wire id (``glm-4.5`` is on both Zhipu and Z.ai).
 
-The built-in entries live in ``providers/models.toml`` (packaged data), written in
-the same format an operator uses to extend or trim them::
+The platforms are :mod:`providers.registry`'s rows plus the endpoints an operator
+configures. The built-in entries live in ``providers/models.toml`` (packaged data),
+written in the same format an operator uses to extend or trim them::
 
     [[models]]
     platform = "zju"
@@ -33,6 +34,8 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any, Literal
+
+from providers import registry
 
 __all__ = [
     "BUILTIN_PLATFORMS",
@@ -111,20 +114,11 @@ class PlatformInfo:
 
 
 BUILTIN_PLATFORMS: Mapping[str, PlatformInfo] = {
-    p.name: p
-    for p in (
-        PlatformInfo("zju", "ZJU", "openai", "https://chat.zju.edu.cn/api/ai/v1"),
-        PlatformInfo(
-            "zhipu", "Zhipu (bigmodel.cn)", "openai", "https://open.bigmodel.cn/api/paas/v4"
-        ),
-        PlatformInfo("zai", "Z.ai", "openai", "https://api.z.ai/api/paas/v4"),
-        PlatformInfo(
-            "dashscope", "DashScope", "openai", "https://dashscope.aliyuncs.com/compatible-mode/v1"
-        ),
-        PlatformInfo("ustb", "USTB", "ustb", "http://chat.ustb.edu.cn"),
-    )
+    spec.name: PlatformInfo(spec.name, spec.display_name, spec.kind, spec.default_base_url)
+    for spec in registry.BUILTIN_PLATFORMS
 }
-"""The seed platforms in display order, with their default base URLs (providers.md)."""
+"""The built-in platforms in display order, with their default base URLs, from
+:data:`providers.registry.BUILTIN_PLATFORMS`."""
 
 
 @dataclass(frozen=True)

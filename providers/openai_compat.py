@@ -1,6 +1,7 @@
 """One streaming client for every OpenAI-compatible chat-completions platform.
 
-Platform differences are data (:class:`OpenAIQuirks`), not subclasses. Wire facts:
+Platform differences are data (:class:`OpenAIQuirks`; each platform's in
+:mod:`providers.registry`), not subclasses. Wire facts:
 providers.md "OpenAI-compatible family" and "Zhipu details"; openai-python
 ``_base_client.py`` (error bodies, ``retry-after-ms``/``retry-after``); Zhipu SDK
 ``api_resource/chat/completions.py`` (temperature clamp, raw base64 images) and
@@ -65,7 +66,6 @@ from providers.types import ChatMessage, ChatRequest, Chunk, ImagePart
 from providers.zhipu_auth import ZhipuJWT, is_jwt_key
 
 __all__ = [
-    "PLATFORM_QUIRKS",
     "OpenAICompatClient",
     "OpenAIQuirks",
     "build_chat_body",
@@ -102,29 +102,6 @@ class OpenAIQuirks:
     jwt_auth: bool = False
     clamp_sampling: bool = False
     user_field: str | None = None
-
-
-PLATFORM_QUIRKS: dict[str, OpenAIQuirks] = {
-    "openai": OpenAIQuirks(),
-    # Whether ZJU's gateway accepts stream_options is unknown (providers.md); not sending
-    # it is the tolerant choice: the decoder takes usage wherever it arrives.
-    "zju": OpenAIQuirks(stream_usage=False),
-    # Zhipu and Z.ai send usage on their last chunk anyway. jwt_auth: a legacy
-    # ``id.secret`` key signs a JWT; any other key goes as a plain Bearer token.
-    "zhipu": OpenAIQuirks(
-        thinking="zhipu", image_format="raw_base64", stream_usage=False,
-        clamp_sampling=True, jwt_auth=True,
-    ),
-    "zai": OpenAIQuirks(
-        thinking="zhipu", image_format="raw_base64", stream_usage=False, clamp_sampling=True,
-    ),
-    "dashscope": OpenAIQuirks(thinking="dashscope"),
-    "deepseek": OpenAIQuirks(thinking="deepseek"),
-}
-"""Known platforms' quirks (providers.md table); anything else uses ``OpenAIQuirks()``.
-
-No platform gets ``user_field``: Telegram user ids are not sent to providers unless a
-deployment opts in."""
 
 
 def _image_url(image: ImagePart, image_format: str) -> str:

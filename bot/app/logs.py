@@ -1,11 +1,47 @@
-"""Logging set-up: one format, quiet HTTP libraries, and secrets redacted from every record."""
+"""Logging set-up: one format, quiet HTTP libraries, and secrets redacted from every record.
+
+The secrets are found, not listed: :func:`secrets_of` takes every ``SecretStr`` in the
+settings (each field, and each field of a nested model such as a ``CUSTOM_PROVIDERS``
+entry), plus the password in ``REDIS_URL``. A secret field added later is redacted
+without a change here.
+"""
 
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
+from urllib.parse import unquote, urlsplit
 
-__all__ = ["RedactingFilter", "setup_logging"]
+from pydantic import BaseModel, SecretStr
+
+from bot.settings import Settings
+
+__all__ = ["RedactingFilter", "secrets_of", "setup_logging"]
+
+
+def _secret_values(value: object) -> Iterator[str]:
+    """Every ``SecretStr`` value in ``value``: itself, a model's fields, list/dict items."""
+    if isinstance(value, SecretStr):
+        yield value.get_secret_value()
+    elif isinstance(value, BaseModel):
+        for _name, item in value:  # the model's fields (and extras) with their values
+            yield from _secret_values(item)
+    elif isinstance(value, list | tuple | set | frozenset):
+        for item in value:
+            yield from _secret_values(item)
+    elif isinstance(value, dict):
+        for item in value.values():
+            yield from _secret_values(item)
+
+
+def secrets_of(settings: Settings) -> list[str]:
+    """Every non-empty secret in ``settings``: each ``SecretStr`` (nested ones included)
+    and the password of ``REDIS_URL``, as written and percent-decoded."""
+    found = list(_secret_values(settings))
+    password = urlsplit(settings.redis_url).password
+    if password:
+        found += [password, unquote(password)]
+    return [secret for secret in dict.fromkeys(found) if secret]
 
 
 class RedactingFilter(logging.Filter):
@@ -39,13 +75,14 @@ class RedactingFilter(logging.Filter):
         return True
 
 
-def setup_logging(level: str, *, secrets: Iterable[str]) -> None:
-    """Log to stderr at ``level``; httpx/httpcore/telegram at WARNING; redact ``secrets``."""
+def setup_logging(settings: Settings) -> None:
+    """Log to stderr at ``LOG_LEVEL``; httpx/httpcore/telegram at WARNING; every secret of
+    ``settings`` (:func:`secrets_of`) redacted from every record."""
     handler = logging.StreamHandler()
     handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
-    handler.addFilter(RedactingFilter(secrets))
+    handler.addFilter(RedactingFilter(secrets_of(settings)))
     root = logging.getLogger()
     root.handlers[:] = [handler]
-    root.setLevel(level.upper())
+    root.setLevel(settings.log_level.upper())
     for noisy in ("httpx", "httpcore", "telegram.ext.Updater", "apscheduler"):
         logging.getLogger(noisy).setLevel(logging.WARNING)

@@ -1,25 +1,32 @@
-"""The platform registry: settings in, enabled platforms, catalogue and provider clients out.
+"""Settings in; enabled platforms, catalogue and provider clients out.
 
-A platform is enabled when its credentials are set:
+The built-in platforms are the rows of :data:`providers.registry.BUILTIN_PLATFORMS`
+(ZJU, Zhipu, Z.ai, DashScope, USTB, in that order): each row names its credential and
+base-URL variables, its default base URL, wire kind and quirks, and this module reads
+nothing about a built-in platform from anywhere else. A platform is enabled when any of
+its credential variables is set:
 
-- ``zju`` by ``ZJU_API_KEY``: standard quirks, ``stream_usage`` off (see below).
+- ``zju`` by ``ZJU_API_KEY``: ``stream_usage`` off.
 - ``zhipu`` by ``ZHIPUAI_API_KEY``: thinking ``zhipu``, raw base64 images, clamped
   sampling, ``stream_usage`` off, JWT auth when the key is ``id.secret`` shaped.
 - ``zai`` by ``ZAI_API_KEY``: as Zhipu, always Bearer auth.
 - ``dashscope`` by ``DASHSCOPE_API_KEY``: thinking ``dashscope``, ``stream_usage`` on.
 - ``ustb`` by ``USTB_EASY_SESSION`` or ``USTB_COOKIE_VJUID_LOGIN``: the USTB client.
+
+Then the endpoints the operator configures:
+
 - ``OPENAI_NAME`` (default ``openai``) by ``OPENAI_BASE_URL`` with ``OPENAI_MODELS``
   (the key may be empty: Ollama, vLLM): standard quirks, ``stream_usage`` on.
 - each ``CUSTOM_PROVIDERS`` entry: standard quirks, ``stream_usage`` on.
 
-The quirks are ``providers.openai_compat.PLATFORM_QUIRKS`` (the reasons are written
-there). Endpoints whose
-host is a known platform (``api.deepseek.com``, ``bigmodel.cn``, ``z.ai``,
-``aliyuncs.com``) get that platform's thinking and image quirks.
+An endpoint whose host is a known platform's (:data:`providers.registry.HOST_QUIRKS`:
+``api.deepseek.com``, ``bigmodel.cn``, ``z.ai``, ``aliyuncs.com``) gets that platform's
+thinking and image quirks.
 
 When ``DEFAULT_MODEL`` is empty, the default is the first enabled model in catalogue
-order: built-in platforms in the order above, then the quick-start endpoint, then
-custom endpoints, each platform's models in their listed order.
+order: built-in platforms in registry order, then the quick-start endpoint, then
+custom endpoints, each platform's models in their listed order. With no platform
+enabled, the error names every way to enable one (:func:`providers.registry.enable_hint`).
 
 Nothing here logs a secret or puts one in an exception.
 """
@@ -35,9 +42,9 @@ import httpx
 from pydantic import SecretStr
 
 from bot.settings import ConfigError, CustomEndpoint, Settings
+from providers import registry
 from providers.base import ChatClient
 from providers.catalogue import (
-    BUILTIN_PLATFORMS,
     Catalogue,
     CatalogueEntry,
     CatalogueError,
@@ -47,7 +54,8 @@ from providers.catalogue import (
     builtin_entries,
     load_catalogue_file,
 )
-from providers.openai_compat import PLATFORM_QUIRKS, OpenAIQuirks
+from providers.openai_compat import OpenAIQuirks
+from providers.registry import PlatformSpec, credential_hint
 from providers.zhipu_auth import is_jwt_key
 
 __all__ = [
@@ -61,20 +69,6 @@ __all__ = [
 ]
 
 
-_HOST_QUIRKS: dict[str, OpenAIQuirks] = {
-    "deepseek.com": PLATFORM_QUIRKS["deepseek"],
-    "bigmodel.cn": PLATFORM_QUIRKS["zhipu"],
-    "z.ai": PLATFORM_QUIRKS["zai"],
-    "aliyuncs.com": PLATFORM_QUIRKS["dashscope"],
-}
-
-_CREDENTIAL_ENV = {
-    "zju": "ZJU_API_KEY",
-    "zhipu": "ZHIPUAI_API_KEY",
-    "zai": "ZAI_API_KEY",
-    "dashscope": "DASHSCOPE_API_KEY",
-    "ustb": "USTB_EASY_SESSION or USTB_COOKIE_VJUID_LOGIN",
-}
 _NO_SECRET = SecretStr("")
 _NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]*")
 
@@ -93,7 +87,7 @@ class PlatformConfig:
     api_key: SecretStr = _NO_SECRET
     easy_session: SecretStr = _NO_SECRET
     cookie_vjuid_login: SecretStr = _NO_SECRET
-    quirks: OpenAIQuirks = PLATFORM_QUIRKS["openai"]
+    quirks: OpenAIQuirks = registry.STANDARD_QUIRKS
     models: tuple[CatalogueEntry, ...] = ()
 
 
@@ -106,54 +100,46 @@ class PlatformSetup:
 
 
 def _builtin_platforms(settings: Settings) -> dict[str, PlatformInfo]:
-    """The seed platforms in display order, with the base URLs from ``settings``."""
-    base_urls = {
-        "zju": settings.zju_base_url,
-        "zhipu": settings.zhipuai_base_url,
-        "zai": settings.zai_base_url,
-        "dashscope": settings.dashscope_base_url,
-        "ustb": settings.ustb_base_url,
-    }
+    """The built-in platforms in display order, with the base URLs from ``settings``."""
     return {
-        name: replace(info, base_url=base_urls[name].strip().rstrip("/"))
-        for name, info in BUILTIN_PLATFORMS.items()
+        spec.name: PlatformInfo(
+            spec.name, spec.display_name, spec.kind, settings.base_url_of(spec).strip().rstrip("/")
+        )
+        for spec in registry.BUILTIN_PLATFORMS
     }
+
+
+def _builtin_config(spec: PlatformSpec, info: PlatformInfo, settings: Settings) -> PlatformConfig:
+    """``spec`` as configured in ``settings``: its credentials by wire kind, its quirks."""
+    credentials = settings.credentials_of(spec)
+    source = credential_hint(spec)
+    if spec.kind == "ustb":
+        session, sso = credentials
+        return PlatformConfig(info, source, easy_session=session, cookie_vjuid_login=sso)
+    (key,) = credentials
+    quirks = spec.quirks
+    if quirks.jwt_auth:  # the client signs a JWT only for id.secret keys; say which
+        quirks = replace(quirks, jwt_auth=is_jwt_key(key.get_secret_value()))
+    return PlatformConfig(info, source, api_key=key, quirks=quirks)
 
 
 def _builtin_configs(settings: Settings) -> list[PlatformConfig]:
-    """The seed platforms whose credentials are set, in display order."""
+    """The built-in platforms with any credential set, in display order."""
     platforms = _builtin_platforms(settings)
-    keys = {
-        "zju": settings.zju_api_key,
-        "zhipu": settings.zhipuai_api_key,
-        "zai": settings.zai_api_key,
-        "dashscope": settings.dashscope_api_key,
-    }
-    configs = []
-    for name, key in keys.items():
-        if not key.get_secret_value():
-            continue
-        quirks = PLATFORM_QUIRKS[name]
-        if quirks.jwt_auth:  # the client signs a JWT only for id.secret keys; say which
-            quirks = replace(quirks, jwt_auth=is_jwt_key(key.get_secret_value()))
-        env = _CREDENTIAL_ENV[name]
-        configs.append(PlatformConfig(platforms[name], env, api_key=key, quirks=quirks))
-    session, sso = settings.ustb_easy_session, settings.ustb_cookie_vjuid_login
-    if session.get_secret_value() or sso.get_secret_value():
-        env = _CREDENTIAL_ENV["ustb"]
-        configs.append(
-            PlatformConfig(platforms["ustb"], env, easy_session=session, cookie_vjuid_login=sso)
-        )
-    return configs
+    return [
+        _builtin_config(spec, platforms[spec.name], settings)
+        for spec in registry.BUILTIN_PLATFORMS
+        if any(value.get_secret_value() for value in settings.credentials_of(spec))
+    ]
 
 
 def _endpoint_quirks(base_url: str) -> OpenAIQuirks:
     """Standard quirks, or a known platform's when the endpoint's host belongs to it."""
     host = (urlsplit(base_url).hostname or "").lower()
-    for suffix, quirks in _HOST_QUIRKS.items():
+    for suffix, quirks in registry.HOST_QUIRKS.items():
         if host == suffix or host.endswith("." + suffix):
             return quirks
-    return PLATFORM_QUIRKS["openai"]
+    return registry.STANDARD_QUIRKS
 
 
 def _endpoint_config(endpoint: CustomEndpoint, *, source: str) -> PlatformConfig:
@@ -161,7 +147,7 @@ def _endpoint_config(endpoint: CustomEndpoint, *, source: str) -> PlatformConfig
     name = endpoint.name.strip()
     if not _NAME.fullmatch(name):
         raise ConfigError(f"{source}: name {name!r} must be letters, digits, '-', '_' or '.'")
-    if name.casefold() in BUILTIN_PLATFORMS:
+    if registry.spec_of(name.casefold()) is not None:
         raise ConfigError(f"{source}: name {name!r} is taken by a built-in platform")
     base_url = endpoint.base_url.strip().rstrip("/")
     if urlsplit(base_url).scheme not in ("http", "https") or not urlsplit(base_url).hostname:
@@ -226,8 +212,8 @@ def enabled_platforms(settings: Settings) -> list[PlatformConfig]:
 def _catalogue_for(configs: Iterable[PlatformConfig], settings: Settings) -> Catalogue:
     """Built-ins, then endpoint-declared models, then ``MODELS_FILE``, for these platforms."""
     configs = list(configs)
-    platforms = list(_builtin_platforms(settings).values())
-    platforms += [c.info for c in configs if c.info.name not in BUILTIN_PLATFORMS]
+    builtin = _builtin_platforms(settings)
+    platforms = [*builtin.values(), *(c.info for c in configs if c.info.name not in builtin)]
     enabled = [c.info.name for c in configs]
     catalogue = Catalogue(platforms, enabled=enabled).apply(builtin_entries())
     catalogue = catalogue.apply(entry for c in configs for entry in c.models)
@@ -317,11 +303,7 @@ def check_default_model(settings: Settings, catalogue: Catalogue) -> ModelInfo:
     if not name:
         enabled = catalogue.enabled_models()
         if not enabled:
-            raise ConfigError(
-                "no model is enabled: set one of ZJU_API_KEY, ZHIPUAI_API_KEY, ZAI_API_KEY, "
-                "DASHSCOPE_API_KEY, USTB_EASY_SESSION, OPENAI_BASE_URL with OPENAI_MODELS, "
-                "or CUSTOM_PROVIDERS"
-            )
+            raise ConfigError(f"no model is enabled: set one of {registry.enable_hint()}")
         return enabled[0]
     try:
         return catalogue.resolve(name)
@@ -329,6 +311,6 @@ def check_default_model(settings: Settings, catalogue: Catalogue) -> ModelInfo:
         hint = ""
         if exc.reason == "disabled":
             platforms = dict.fromkeys(key.partition(":")[0] for key in exc.candidates)
-            needed = [_CREDENTIAL_ENV[p] for p in platforms if p in _CREDENTIAL_ENV]
+            needed = [credential_hint(spec) for p in platforms if (spec := registry.spec_of(p))]
             hint = f"; set {' / '.join(needed)}" if needed else ""
         raise ConfigError(f"DEFAULT_MODEL is invalid: {exc}{hint}") from None

@@ -28,6 +28,7 @@ from typing import Literal, TextIO
 
 import httpx
 
+from bot.app.logs import secrets_of
 from bot.app.platforms import (
     PlatformSetup,
     build_catalogue,
@@ -214,18 +215,12 @@ def _table(results: Sequence[ProbeResult]) -> list[str]:
     ]
 
 
-def _secrets(settings: Settings) -> list[str]:
-    from bot.__main__ import secrets_of
-
-    return [secret for secret in secrets_of(settings) if secret]
-
-
 async def _open_store_line(settings: Settings, setups: Sequence[PlatformSetup]) -> str | None:
     """Open the store, restore provider sessions, close it; returns the error line or None."""
     try:
         store, _embedded = await open_configured_store(settings)
     except StorageUnavailable as exc:
-        return f"storage: unavailable: {redact(str(exc), *_secrets(settings))}"
+        return f"storage: unavailable: {redact(str(exc), *secrets_of(settings))}"
     try:
         await restore_sessions(store, {setup.info.name: setup.client for setup in setups})
     finally:
@@ -257,7 +252,7 @@ async def _check(
     try:
         storage_error = await _open_store_line(settings, setups)
         results = await probe_platforms(
-            setups, catalogue, default, time_limit=time_limit, secrets=_secrets(settings)
+            setups, catalogue, default, time_limit=time_limit, secrets=secrets_of(settings)
         )
     finally:
         for setup in setups:
@@ -266,8 +261,7 @@ async def _check(
     print("\n".join(_table(results)), file=out)
     failed = [r for r in results if r.platform == default.platform and not r.ok]
     if failed:
-        print(f"FAILED: the default model's platform {default.platform!r} did not answer",
-              file=out)
+        print(f"FAILED: the default model's platform {default.platform!r} did not answer", file=out)
     return 1 if failed or storage_error else 0
 
 
@@ -279,16 +273,18 @@ def run_check(
     settings: Settings,
     *,
     transport: httpx.AsyncBaseTransport | None = None,
-    out: TextIO = sys.stdout,
+    out: TextIO | None = None,
     timeout: float = CHECK_TIMEOUT,
 ) -> int:
-    """Validate ``settings`` and probe every enabled platform; print a report to ``out``.
+    """Validate ``settings`` and probe every enabled platform; print a report to ``out``
+    (default: ``sys.stdout`` as it is at the call).
 
     Returns the exit status: 0 when the default model's platform answered, 1 when it
     (or the store) failed, 2 for a configuration error (one line). ``transport``
     (tests) replaces the network for every provider client; ``timeout`` bounds all
     probes together, in seconds. No secret is ever printed.
     """
+    out = sys.stdout if out is None else out
     try:
         catalogue = build_catalogue(settings)
         default = check_default_model(settings, catalogue)

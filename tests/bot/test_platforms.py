@@ -5,6 +5,8 @@ from __future__ import annotations
 import json
 import os
 import re
+import subprocess
+import sys
 from dataclasses import replace
 from pathlib import Path
 from typing import Any
@@ -21,6 +23,7 @@ from bot.app.platforms import (
 )
 from bot.settings import ConfigError, CustomEndpoint, Settings
 from providers.openai_compat import OpenAIQuirks
+from providers.registry import BUILTIN_PLATFORMS, PlatformSpec
 from providers.types import AnswerDelta, ChatMessage, ChatRequest, Finish
 
 # Real Zhipu secrets are 16 characters; pyjwt warns on HMAC keys under 32 bytes, so the
@@ -74,6 +77,99 @@ def test_each_credential_enables_its_platform(setting: str, platform: str) -> No
     settings = make_settings(**{setting: "credential-value-1234"})
     assert names(settings) == [platform]
     assert list(build_catalogue(settings).by_platform()) == [platform]
+
+
+REGISTRY_CREDENTIALS = [
+    pytest.param(spec, env, id=env) for spec in BUILTIN_PLATFORMS for env in spec.credential_envs
+]
+
+
+@pytest.mark.parametrize(("spec", "env"), REGISTRY_CREDENTIALS)
+def test_every_registry_variable_reaches_its_platform(
+    monkeypatch: pytest.MonkeyPatch, spec: PlatformSpec, env: str
+) -> None:
+    """Each registry row's credential variable, read from the environment, enables just that
+    platform, whose base URL is the row's default or its base-URL variable."""
+    monkeypatch.setenv(env, "credential-value-1234")
+    (config,) = enabled_platforms(make_settings())
+    assert (config.info.name, config.info.kind) == (spec.name, spec.kind)
+    assert config.info.base_url == spec.default_base_url
+    assert config.source == " or ".join(spec.credential_envs)
+    monkeypatch.setenv(spec.base_url_env, "http://127.0.0.1:9/api/ ")
+    (config,) = enabled_platforms(make_settings())
+    assert config.info.base_url == "http://127.0.0.1:9/api"
+
+
+def test_no_model_enabled_names_every_way_to_enable_one() -> None:
+    """With nothing enabled, the error names every registry credential and both endpoint kinds."""
+    settings = make_settings()
+    with pytest.raises(ConfigError) as info:
+        check_default_model(settings, build_catalogue(settings))
+    message = str(info.value)
+    assert message.startswith("no model is enabled: set one of ZJU_API_KEY, ")
+    for env in [e for spec in BUILTIN_PLATFORMS for e in spec.credential_envs]:
+        assert env in message
+    assert message.endswith("OPENAI_BASE_URL with OPENAI_MODELS, or CUSTOM_PROVIDERS")
+
+
+@pytest.mark.parametrize(
+    "spec", [pytest.param(s, id=s.name) for s in BUILTIN_PLATFORMS if s.hosts]
+)
+def test_endpoints_on_a_platforms_host_get_its_quirks(spec: PlatformSpec) -> None:
+    """A custom endpoint on a registry row's host gets that row's quirks."""
+    endpoint = CustomEndpoint(
+        name="mirror", base_url=f"https://api.{spec.hosts[0]}/v1", models=["m"]
+    )
+    (config,) = enabled_platforms(make_settings(custom_providers=[endpoint]))
+    assert config.quirks == spec.quirks
+
+
+ONE_ROW = """
+import json
+from providers import registry
+from providers.registry import PlatformSpec
+
+registry.BUILTIN_PLATFORMS = (*registry.BUILTIN_PLATFORMS, PlatformSpec(
+    "acme", "Acme", "openai", "https://api.acme.example/v1",
+    base_url_env="ACME_BASE_URL", credential_envs=("ACME_API_KEY",)))
+
+from bot.app.platforms import build_catalogue, check_default_model, enabled_platforms
+from bot.settings import load_settings
+
+settings = load_settings()
+catalogue = build_catalogue(settings)
+(config,) = enabled_platforms(settings)
+print(json.dumps({
+    "fields": [f for f in type(settings).model_fields if f.startswith("acme_")],
+    "platform": [config.info.name, config.info.kind, config.info.base_url],
+    "key": config.api_key.get_secret_value(),
+    "default": check_default_model(settings, catalogue).key,
+    "repr_leaks": "sk-acme-secret" in repr(settings),
+}))
+"""
+
+
+@pytest.mark.timeout(30)
+def test_one_registry_row_adds_a_platform(tmp_path: Path) -> None:
+    """A new row plus its [[models]] entries is a whole platform: settings fields, enabling
+    by its key, its default base URL, its models in the catalogue (a fresh process)."""
+    models = tmp_path / "models.toml"
+    models.write_text('[[models]]\nplatform = "acme"\nmodel = "acme-1"\n', encoding="utf-8")
+    env = {
+        "PATH": os.environ.get("PATH", "/usr/bin:/bin"), "HOME": str(tmp_path),
+        "PYTHONPATH": str(Path(__file__).parents[2]), "TELEGRAM_BOT_TOKEN": "123:abc",
+        "ACME_API_KEY": "sk-acme-secret", "MODELS_FILE": str(models),
+    }  # fmt: skip
+    done = subprocess.run([sys.executable, "-c", ONE_ROW], capture_output=True, text=True,
+                          env=env, cwd=tmp_path, timeout=25, check=False)  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    assert json.loads(done.stdout) == {
+        "fields": ["acme_base_url", "acme_api_key"],
+        "platform": ["acme", "openai", "https://api.acme.example/v1"],
+        "key": "sk-acme-secret",
+        "default": "acme:acme-1",
+        "repr_leaks": False,
+    }
 
 
 def test_seed_platforms_come_in_display_order_with_their_base_urls() -> None:
@@ -249,9 +345,12 @@ def test_default_model_ambiguous_between_zhipu_and_zai() -> None:
 
 
 def test_default_model_of_a_disabled_platform_names_the_credential() -> None:
-    """A DEFAULT_MODEL whose platform has no credentials says which variable to set."""
+    """A DEFAULT_MODEL whose platform has no credentials says which variable(s) to set."""
     settings = make_settings(zju_api_key="k", default_model="qwen-plus")
     with pytest.raises(ConfigError, match=r"not enabled .*set DASHSCOPE_API_KEY$"):
+        check_default_model(settings, build_catalogue(settings))
+    settings = make_settings(zju_api_key="k", default_model="ustb:DeepSeek")
+    with pytest.raises(ConfigError, match=r"set USTB_EASY_SESSION or USTB_COOKIE_VJUID_LOGIN$"):
         check_default_model(settings, build_catalogue(settings))
 
 

@@ -12,7 +12,8 @@ import httpx
 import jwt
 import pytest
 
-from providers.openai_compat import PLATFORM_QUIRKS, OpenAICompatClient, OpenAIQuirks
+from providers.openai_compat import OpenAICompatClient, OpenAIQuirks
+from providers.registry import PLATFORM_QUIRKS
 from providers.types import ChatMessage, ChatRequest, Finish, ImagePart
 from providers.zhipu_auth import ZhipuJWT, is_jwt_key, make_zhipu_jwt
 
