@@ -27,7 +27,7 @@ ProviderError                       provider, model, request_id; text never hold
 `error_from_status` is the one place where an HTTP status, a platform business code
 and a body message become one of these classes. Sources: openai-python
 `_base_client.py` / `_exceptions.py`, Zhipu SDK `core/_errors.py` and the business
-codes in ../shared/docs/providers.md, USTB envelope codes (isHarryh/USTB-OpenAI-Py).
+codes in docs/providers.md, USTB envelope codes (isHarryh/USTB-OpenAI-Py).
 """
 
 from __future__ import annotations
@@ -63,7 +63,9 @@ __all__ = [
 _SECRET_PATTERNS = (
     re.compile(r"(?i)(bearer\s+)[A-Za-z0-9._\-]+"),
     re.compile(r"\bsk-[A-Za-z0-9_\-]{8,}"),
-    re.compile(r"(?i)((?:easy_session|cookie_vjuid_login|api[_-]?key|token)\s*[=:]\s*)[^\s;,&\"']+"),
+    re.compile(
+        r"(?i)((?:easy_session|cookie_vjuid_login|api[_-]?key|token)\s*[=:]\s*)[^\s;,&\"']+"
+    ),
 )
 
 
@@ -232,8 +234,10 @@ _ZHIPU_CODES: dict[str, type[APIStatusError]] = {
 }
 
 _CODE_WORDS: tuple[tuple[tuple[str, ...], type[APIStatusError]], ...] = (
-    (("context_length_exceeded", "maximum context length", "too long", "prompt is too long"),
-     ContextTooLongError),
+    (
+        ("context_length_exceeded", "maximum context length", "too long", "prompt is too long"),
+        ContextTooLongError,
+    ),
     (("insufficient_quota", "arrears", "欠费", "余额不足"), QuotaExceededError),
     (("data_inspection_failed", "content_filter", "sensitive", "敏感"), ContentBlockedError),
     (("model_not_found", "does not exist", "模型不存在"), NotFoundError),

@@ -1,16 +1,15 @@
-"""USTB web chat wire format, free of HTTP: history folding, form body, SSE events.
+"""USTB web chat wire format, free of HTTP: history folding, form fields, event data.
 
-Everything here is pure (bytes and strings in, values out) so it can be tested
-with plain lists. Protocol facts come from ../shared/docs/providers.md "USTB web
-chat" and isHarryh/USTB-OpenAI-Py (``resources/chat/completions/completions.py``,
+Everything here is pure (strings in, values out) so it can be tested with plain
+lists; the multipart encoding and the SSE parsing are httpx's and httpx-sse's (see
+:mod:`providers.ustb`). Protocol facts come from docs/providers.md "USTB web chat"
+and isHarryh/USTB-OpenAI-Py (``resources/chat/completions/completions.py``,
 ``_utils/form_request_builder.py``, ``api_models/compose_chat.py``).
 """
 
 from __future__ import annotations
 
 import json
-import re
-import secrets
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any, Literal
@@ -21,10 +20,8 @@ from providers.types import ChatMessage, Chunk, Finish, ReasoningDelta, Usage, U
 
 __all__ = [
     "EventParts",
-    "SSEDataDecoder",
     "StreamState",
     "compose_fields",
-    "encode_multipart",
     "envelope_error",
     "fold_messages",
     "loads_or_none",
@@ -111,85 +108,6 @@ def compose_fields(
         ("internet_search", "2"),
     ]
     return fields
-
-
-def _quote_name(name: str) -> bytes:
-    """Escape a form field name as the WHATWG form encoder does (``"``, CR, LF)."""
-    return name.replace('"', "%22").replace("\r", "%0D").replace("\n", "%0A").encode()
-
-
-def encode_multipart(
-    fields: Sequence[tuple[str, str]], *, boundary: str | None = None
-) -> tuple[bytes, str]:
-    """Encode ``fields`` as a ``multipart/form-data`` body, in order.
-
-    Each part carries only ``Content-Disposition: form-data; name="…"`` (no
-    per-part ``Content-Type``), values are UTF-8. Returns ``(body, content_type)``
-    where ``content_type`` names the boundary.
-    """
-    while boundary is None or any(boundary in value for _, value in fields):
-        boundary = f"----classbot{secrets.token_hex(16)}"
-    marker = f"--{boundary}".encode()
-    parts = [
-        marker
-        + b'\r\nContent-Disposition: form-data; name="'
-        + _quote_name(name)
-        + b'"\r\n\r\n'
-        + value.encode()
-        + b"\r\n"
-        for name, value in fields
-    ]
-    body = b"".join(parts) + marker + b"--\r\n"
-    return body, f"multipart/form-data; boundary={boundary}"
-
-
-_LINE_END = re.compile(r"\r\n|\r|\n")
-
-
-class SSEDataDecoder:
-    """Turn SSE text into event ``data`` strings; event names and ids are ignored.
-
-    USTB event names carry no meaning (providers.md). Lines end with CRLF, LF or
-    CR (and nothing else: a U+2028 inside JSON text is data). ``decode`` takes the
-    next piece of text and returns the data of each event a blank line ended;
-    ``flush`` returns the last event when the server closed the connection
-    without ending it.
-    """
-
-    def __init__(self) -> None:
-        self._buffer = ""
-        self._data: list[str] = []
-
-    def decode(self, text: str) -> list[str]:
-        """Take the next piece of the body; return the data of completed events."""
-        self._buffer += text
-        events: list[str] = []
-        position = 0
-        for match in _LINE_END.finditer(self._buffer):
-            if match.group() == "\r" and match.end() == len(self._buffer):
-                break  # maybe the first half of a CRLF cut across two pieces
-            self._line(self._buffer[position : match.start()], events)
-            position = match.end()
-        self._buffer = self._buffer[position:]
-        return events
-
-    def flush(self) -> list[str]:
-        """At the connection close: the data of an event still being collected, if any."""
-        events: list[str] = []
-        self._line(self._buffer.rstrip("\r"), events)
-        self._buffer = ""
-        self._line("", events)
-        return events
-
-    def _line(self, line: str, events: list[str]) -> None:
-        if not line:
-            if self._data:
-                events.append("\n".join(self._data))
-                self._data = []
-            return
-        field, colon, value = line.partition(":")
-        if field == "data":
-            self._data.append(value[1:] if colon and value.startswith(" ") else value)
 
 
 @dataclass(frozen=True, slots=True)

@@ -1,6 +1,8 @@
 """A local fake of the USTB web chat (``POST /site/ai/compose_chat``), on loopback.
 
-It parses the multipart form in order, records it, checks the session cookie, and
+It parses the multipart form in order (refusing with 400 a part that carries more than
+``Content-Disposition: form-data; name="…"``, which the web page never sends), records
+it, checks the session cookie, and
 streams the answer as ``{e, m, d}`` envelope events, ending by closing the
 connection (no ``[DONE]``), as providers.md describes. A request without the
 expected cookie gets a ``302`` to the SSO login page; ``set_cookie`` makes the next
@@ -21,16 +23,20 @@ from starlette.responses import RedirectResponse, Response, StreamingResponse
 from starlette.routing import Route
 
 
-def form_fields(content_type: str, body: bytes) -> list[tuple[str, str]]:
-    """The (name, value) pairs of a multipart/form-data body, in order."""
+def form_fields(content_type: str, body: bytes) -> list[tuple[str, str]] | None:
+    """The (name, value) pairs of a multipart/form-data body, in order; ``None`` when a
+    part has a header besides Content-Disposition, or a filename."""
     message = BytesParser(policy=policy.HTTP).parsebytes(
         f"Content-Type: {content_type}\r\n\r\n".encode() + body
     )
-    return [
-        (str(part.get_param("name", header="content-disposition")),
-         part.get_payload(decode=True).decode())  # type: ignore[union-attr]
-        for part in message.iter_parts()
-    ]
+    fields = []
+    for part in message.iter_parts():
+        if list(part.keys()) != ["Content-Disposition"] or part.get_filename() is not None:
+            return None
+        payload = part.get_payload(decode=True)
+        assert isinstance(payload, bytes)
+        fields.append((str(part.get_param("name", header="content-disposition")), payload.decode()))
+    return fields
 
 
 @dataclass
@@ -43,14 +49,19 @@ class FakeUSTB:
     set_cookie: str | None = None
 
     def __post_init__(self) -> None:
-        self.app = Starlette(routes=[
-            Route("/site/ai/compose_chat", self._chat, methods=["POST"]),
-        ])
+        self.app = Starlette(
+            routes=[
+                Route("/site/ai/compose_chat", self._chat, methods=["POST"]),
+            ]
+        )
 
     async def _chat(self, request: Request) -> Response:
         if request.cookies.get("easy_session") != self.session:
             return RedirectResponse("http://sso.ustb.edu.cn/login?service=chat", status_code=302)
-        self.forms.append(form_fields(request.headers["content-type"], await request.body()))
+        form = form_fields(request.headers["content-type"], await request.body())
+        if form is None:
+            return Response("a form part the web page would not send", status_code=400)
+        self.forms.append(form)
         answer = self.answers.pop(0) if self.answers else "USTB says hi"
         response = StreamingResponse(self._events(answer), media_type="text/event-stream")
         if self.set_cookie is not None:
@@ -60,6 +71,16 @@ class FakeUSTB:
 
     async def _events(self, answer: str) -> AsyncIterator[bytes]:
         for start in range(0, len(answer), 5):
-            event = {"e": 0, "m": "", "d": {"type": "0", "answer": answer[start:start + 5],
-                                            "url": "", "message_id": 1, "id": 1, "ext": []}}
+            event = {
+                "e": 0,
+                "m": "",
+                "d": {
+                    "type": "0",
+                    "answer": answer[start : start + 5],
+                    "url": "",
+                    "message_id": 1,
+                    "id": 1,
+                    "ext": [],
+                },
+            }
             yield f"data: {json.dumps(event, ensure_ascii=False)}\n\n".encode()

@@ -25,6 +25,7 @@ from providers.errors import (
     RateLimitError,
     ServerError,
     SessionExpiredError,
+    StreamBroken,
     TruncatedStream,
 )
 from providers.types import (
@@ -75,8 +76,14 @@ def envelope(answer: str = "", *, ext: Any = None) -> dict[str, Any]:
         "e": 0,
         "m": "操作成功",
         "d": {
-            "type": "0", "answer": answer, "url": "", "message_id": "", "id": "",
-            "recommend_data": [], "source": [], "ext": [] if ext is None else ext,
+            "type": "0",
+            "answer": answer,
+            "url": "",
+            "message_id": "",
+            "id": "",
+            "recommend_data": [],
+            "source": [],
+            "ext": [] if ext is None else ext,
         },
     }
 
@@ -115,8 +122,10 @@ class FakeServer:
 def make_client(server: FakeServer, **kwargs: Any) -> USTBClient:
     """A client with both cookies, wired to the fake server."""
     options: dict[str, Any] = {
-        "easy_session": SESSION, "cookie_vjuid_login": VJUID,
-        "transport": httpx.MockTransport(server), **kwargs,
+        "easy_session": SESSION,
+        "cookie_vjuid_login": VJUID,
+        "transport": httpx.MockTransport(server),
+        **kwargs,
     }
     return USTBClient(**options)
 
@@ -124,7 +133,8 @@ def make_client(server: FakeServer, **kwargs: Any) -> USTBClient:
 def chat(*messages: tuple[str, str], model: str = "DeepSeek") -> ChatRequest:
     """A request from ``(role, content)`` pairs."""
     return ChatRequest(
-        model=model, messages=tuple(ChatMessage(role, text) for role, text in messages)  # type: ignore[arg-type]
+        model=model,
+        messages=tuple(ChatMessage(role, text) for role, text in messages),  # type: ignore[arg-type]
     )
 
 
@@ -178,10 +188,19 @@ async def test_history_folding_reaches_the_wire() -> None:
     """System prompt folds into the first user turn and consecutive users merge."""
     server = FakeServer(stream_response(FakeBody([sse(envelope("ok"))])))
     client = make_client(server)
-    await collect(client, chat(
-        ("assistant", "greeting"), ("system", "Be brief."), ("user", "a"), ("user", "b"),
-        ("assistant", "x"), ("assistant", "y"), ("user", "c"), ("user", "d"),
-    ))
+    await collect(
+        client,
+        chat(
+            ("assistant", "greeting"),
+            ("system", "Be brief."),
+            ("user", "a"),
+            ("user", "b"),
+            ("assistant", "x"),
+            ("assistant", "y"),
+            ("user", "c"),
+            ("user", "d"),
+        ),
+    )
     await client.aclose()
     assert form_fields(server.requests[0])[:5] == [
         ("content", "c\n\nd"),
@@ -210,16 +229,26 @@ async def test_original_stream_gives_reasoning_finish_and_usage() -> None:
         return envelope(str(delta.get("content", "")), ext={"original_stream": json.dumps(chunk)})
 
     usage = {"prompt_tokens": 5, "completion_tokens": 7, "total_tokens": 12}
-    body = FakeBody([sse(
-        event({"reasoning_content": "think "}), event({"reasoning_content": "more"}),
-        event({"content": "Answer"}), event({"content": ""}, "stop"), event({}, usage=usage),
-    )])
+    body = FakeBody(
+        [
+            sse(
+                event({"reasoning_content": "think "}),
+                event({"reasoning_content": "more"}),
+                event({"content": "Answer"}),
+                event({"content": ""}, "stop"),
+                event({}, usage=usage),
+            )
+        ]
+    )
     client = make_client(FakeServer(stream_response(body)))
     chunks = await collect(client, chat(("user", "hi")))
     await client.aclose()
     assert chunks == [
-        ReasoningDelta("think "), ReasoningDelta("more"), AnswerDelta("Answer"),
-        Finish("stop"), UsageReport(Usage(5, 7, 12)),
+        ReasoningDelta("think "),
+        ReasoningDelta("more"),
+        AnswerDelta("Answer"),
+        Finish("stop"),
+        UsageReport(Usage(5, 7, 12)),
     ]
 
 
@@ -344,7 +373,8 @@ async def test_set_cookie_refresh_is_reported_and_used() -> None:
 async def test_refresh_seen_by_user_info_is_reported_by_next_stream() -> None:
     """A cookie refreshed on a GET is reported by the next stream_chat."""
     info = httpx.Response(
-        200, json={"e": 0, "m": "", "d": {"uid": 1}},
+        200,
+        json={"e": 0, "m": "", "d": {"uid": 1}},
         headers={"set-cookie": "cookie_vjuid_login=new-vjuid-value; path=/"},
     )
     server = FakeServer(info, stream_response(FakeBody([sse(envelope("a"))])))
@@ -477,14 +507,50 @@ async def test_transport_failures_are_translated(
     await client.aclose()
 
 
-async def test_connection_dropped_midway_is_a_connection_error() -> None:
-    """A body that breaks mid-stream raises ProviderConnectionError and is closed."""
+async def test_connection_dropped_midway_is_a_broken_stream() -> None:
+    """A body that breaks after an event raises StreamBroken (as the OpenAI-compatible
+    client does: one boundary) and is closed."""
     body = FakeBody([sse(envelope("a"))], error=True)
     client = make_client(FakeServer(stream_response(body)))
-    with pytest.raises(ProviderConnectionError):
+    with pytest.raises(StreamBroken) as info:
         await collect(client, chat(("user", "q")))
     await client.aclose()
+    assert not isinstance(info.value, ProviderConnectionError)
     assert body.closed
+
+
+async def test_sse_line_endings_comments_and_ids() -> None:
+    """httpx-sse reads the events: CRLF, LF and CR (even cut across pieces) end lines;
+    event names, ids and comments are ignored; the close ends the last event."""
+    one, two, three = (json.dumps(envelope(text)) for text in ("one", " two", " three"))
+    pieces = [
+        "event: x\r",
+        f"\ndata: {one[:9]}",
+        f"{one[9:]}\r\n\r",
+        f"\n: ping\rid: 3\rdata: {two}\r\rdata: {three}\n",
+    ]
+    body = FakeBody([piece.encode() for piece in pieces])
+    client = make_client(FakeServer(stream_response(body)))
+    chunks = await collect(client, chat(("user", "q")))
+    await client.aclose()
+    assert chunks == [
+        AnswerDelta("one"),
+        AnswerDelta(" two"),
+        AnswerDelta(" three"),
+        Finish("stop"),
+    ]
+
+
+async def test_sse_data_lines_join_and_unicode_separators_stay() -> None:
+    """U+2028 inside the data is text, not a line end; several data lines join with a
+    newline (here inside the JSON, where it is whitespace)."""
+    event = json.dumps(envelope("a\u2028b"), ensure_ascii=False)
+    head, tail = event.split(", ", 1)
+    raw = f"data: {head},\ndata: {tail}\n\n".encode()
+    client = make_client(FakeServer(stream_response(FakeBody([raw]))))
+    chunks = await collect(client, chat(("user", "q")))
+    await client.aclose()
+    assert chunks == [AnswerDelta("a\u2028b"), Finish("stop")]
 
 
 async def test_empty_stream_and_bad_event() -> None:

@@ -5,8 +5,6 @@ from __future__ import annotations
 import asyncio
 import json
 import socket
-from email import policy
-from email.parser import BytesParser
 
 import pytest
 
@@ -25,15 +23,29 @@ async def read_request(reader: asyncio.StreamReader) -> tuple[dict[str, str], by
     return headers, body
 
 
+def expected_form(boundary: str, fields: list[tuple[str, str]]) -> bytes:
+    """The multipart body the web page's FormData sends for ``fields``: in order, each
+    part with only ``Content-Disposition: form-data; name="…"``, UTF-8 values."""
+    parts = b"".join(
+        f'--{boundary}\r\nContent-Disposition: form-data; name="{name}"\r\n\r\n'.encode()
+        + value.encode()
+        + b"\r\n"
+        for name, value in fields
+    )
+    return parts + f"--{boundary}--\r\n".encode()
+
+
 @pytest.mark.timeout(10)
 async def test_close_delimited_stream_over_a_socket() -> None:
-    """A close-delimited SSE answer streams in order and ends normally at the close."""
+    """A close-delimited SSE answer streams in order and ends normally at the close; the
+    form on the wire is exactly the ordered fields, with no per-part Content-Type."""
     received: list[tuple[dict[str, str], bytes]] = []
 
     async def handle(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         received.append(await read_request(reader))
-        writer.write(b"HTTP/1.1 200 OK\r\nContent-Type: text/event-stream\r\n"
-                     b"Connection: close\r\n\r\n")
+        writer.write(
+            b"HTTP/1.1 200 OK\r\nContent-Type: text/event-stream\r\nConnection: close\r\n\r\n"
+        )
         for answer in ["<think>hmm", "</think>", "你好"]:
             event = {"e": 0, "m": "", "d": {"type": "0", "answer": answer, "ext": []}}
             writer.write(b"data: " + json.dumps(event).encode() + b"\n\n")
@@ -45,7 +57,15 @@ async def test_close_delimited_stream_over_a_socket() -> None:
     server = await asyncio.start_server(handle, "127.0.0.1", 0)
     port = server.sockets[0].getsockname()[1]
     client = USTBClient(base_url=f"http://127.0.0.1:{port}", easy_session="a" * 32)
-    request = ChatRequest(model="DeepSeek", messages=(ChatMessage("user", "问候"),))
+    request = ChatRequest(
+        model="DeepSeek",
+        messages=(
+            ChatMessage("system", "简短"),
+            ChatMessage("user", "q1"),
+            ChatMessage("assistant", "a1"),
+            ChatMessage("user", "问候"),
+        ),
+    )
     try:
         chunks = [chunk async for chunk in client.stream_chat(request)]
     finally:
@@ -56,11 +76,23 @@ async def test_close_delimited_stream_over_a_socket() -> None:
     headers, body = received[0]
     assert headers["cookie"] == "easy_session=" + "a" * 32
     assert headers["origin"] == f"http://127.0.0.1:{port}"
-    message = BytesParser(policy=policy.HTTP).parsebytes(
-        f"Content-Type: {headers['content-type']}\r\n\r\n".encode() + body
+    assert "transfer-encoding" not in headers  # sent with a Content-Length
+    kind, _, boundary = headers["content-type"].partition("; boundary=")
+    assert kind == "multipart/form-data"
+    assert body == expected_form(
+        boundary,
+        [
+            ("content", "问候"),
+            ("history[0][role]", "user"),
+            ("history[0][content]", "简短\n\nq1"),
+            ("history[1][role]", "assistant"),
+            ("history[1][content]", "a1"),
+            ("compose_id", "3"),
+            ("deep_search", "1"),
+            ("model_name", "DeepSeek"),
+            ("internet_search", "2"),
+        ],
     )
-    names = [part.get_param("name", header="content-disposition") for part in message.iter_parts()]
-    assert names == ["content", "compose_id", "deep_search", "model_name", "internet_search"]
 
 
 @pytest.mark.timeout(10)

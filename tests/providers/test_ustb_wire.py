@@ -1,10 +1,8 @@
-"""USTB wire pieces without HTTP: history folding, form body, SSE decoding, events."""
+"""USTB wire pieces without HTTP: history folding, form fields, event data."""
 
 from __future__ import annotations
 
 import json
-from email import policy
-from email.parser import BytesParser
 
 import pytest
 from hypothesis import given
@@ -14,9 +12,7 @@ from providers.errors import BadRequestError
 from providers.types import ChatMessage, ImagePart, Role, Usage
 from providers.ustb_wire import (
     EventParts,
-    SSEDataDecoder,
     compose_fields,
-    encode_multipart,
     fold_messages,
     parse_event,
 )
@@ -29,9 +25,11 @@ def messages(*pairs: tuple[Role, str]) -> list[ChatMessage]:
 
 def test_system_prompt_folds_into_first_user_turn() -> None:
     """The system text goes before the first user turn, joined by a blank line."""
-    content, history = fold_messages(messages(
-        ("system", "You are kind."), ("user", "hi"), ("assistant", "hello"), ("user", "bye")
-    ))
+    content, history = fold_messages(
+        messages(
+            ("system", "You are kind."), ("user", "hi"), ("assistant", "hello"), ("user", "bye")
+        )
+    )
     assert content == "bye"
     assert history == [("user", "You are kind.\n\nhi"), ("assistant", "hello")]
 
@@ -43,10 +41,18 @@ def test_single_user_message_with_system_prompt() -> None:
 
 def test_same_role_runs_merge_and_leading_assistant_is_dropped() -> None:
     """Consecutive same-role turns merge; assistant turns before any user turn go."""
-    content, history = fold_messages(messages(
-        ("assistant", "old answer"), ("user", "a"), ("user", ""), ("user", "b"),
-        ("assistant", "x"), ("assistant", "y"), ("user", "c"), ("user", "d"),
-    ))
+    content, history = fold_messages(
+        messages(
+            ("assistant", "old answer"),
+            ("user", "a"),
+            ("user", ""),
+            ("user", "b"),
+            ("assistant", "x"),
+            ("assistant", "y"),
+            ("user", "c"),
+            ("user", "d"),
+        )
+    )
     assert content == "c\n\nd"
     assert history == [("user", "a\n\nb"), ("assistant", "x\n\ny")]
 
@@ -72,9 +78,14 @@ def test_images_are_refused() -> None:
     assert (info.value.provider, info.value.model, info.value.status) == ("ustb", "DeepSeek", 0)
 
 
-@given(st.lists(st.tuples(
-    st.sampled_from(["system", "user", "assistant"]), st.text(min_size=1, max_size=5)
-), max_size=12).map(lambda pairs: [*pairs, ("user", "last")]))
+@given(
+    st.lists(
+        st.tuples(
+            st.sampled_from(["system", "user", "assistant"]), st.text(min_size=1, max_size=5)
+        ),
+        max_size=12,
+    ).map(lambda pairs: [*pairs, ("user", "last")])
+)
 def test_history_always_alternates_and_ends_with_assistant(pairs: list[tuple[Role, str]]) -> None:
     """For any conversation ending with a user, history is user/assistant pairs."""
     content, history = fold_messages(messages(*pairs))
@@ -88,53 +99,15 @@ def test_compose_fields_order() -> None:
     fields = compose_fields("q2", [("user", "q1"), ("assistant", "a1")], model_name="Qwen")
     assert fields == [
         ("content", "q2"),
-        ("history[0][role]", "user"), ("history[0][content]", "q1"),
-        ("history[1][role]", "assistant"), ("history[1][content]", "a1"),
-        ("compose_id", "3"), ("deep_search", "1"), ("model_name", "Qwen"),
+        ("history[0][role]", "user"),
+        ("history[0][content]", "q1"),
+        ("history[1][role]", "assistant"),
+        ("history[1][content]", "a1"),
+        ("compose_id", "3"),
+        ("deep_search", "1"),
+        ("model_name", "Qwen"),
         ("internet_search", "2"),
     ]
-
-
-def test_multipart_body_parses_in_order_without_part_content_types() -> None:
-    """The standard library parser reads the fields back, in order, UTF-8, no Content-Type."""
-    fields = [("content", "你好\n\nline two\r\nthree"), ("history[0][role]", "user"), ("e", "")]
-    body, content_type = encode_multipart(fields)
-    head = f"Content-Type: {content_type}\r\n\r\n".encode()
-    parsed = BytesParser(policy=policy.HTTP).parsebytes(head + body)
-    parts = list(parsed.iter_parts())
-    assert [list(part.keys()) for part in parts] == [["Content-Disposition"]] * 3
-    read_back = []
-    for part in parts:
-        payload = part.get_payload(decode=True)
-        assert isinstance(payload, bytes)
-        read_back.append((part.get_param("name", header="content-disposition"), payload.decode()))
-    assert read_back == fields
-
-
-def test_multipart_boundary_avoids_values_and_quotes_names() -> None:
-    """A given boundary that occurs in a value is replaced; quotes in names are escaped."""
-    body, content_type = encode_multipart([('a"b', "xx--SEP--xx")], boundary="SEP")
-    boundary = content_type.split("boundary=")[1]
-    assert boundary != "SEP"
-    assert body.startswith(f"--{boundary}\r\n".encode())
-    assert b'name="a%22b"' in body
-    assert body.endswith(f"--{boundary}--\r\n".encode())
-
-
-def test_sse_decoder_line_endings_and_fields() -> None:
-    """CRLF, LF and CR (even cut across pieces) end lines; names, ids, comments are ignored."""
-    decoder = SSEDataDecoder()
-    pieces = ["event: x\r", "\ndata: {\"a\":", "1}\r\n\r", "\n: ping\rid: 3\rdata:b\r\rdata: c\n"]
-    events = [data for piece in pieces for data in decoder.decode(piece)]
-    assert events == ['{"a":1}', "b"]
-    assert decoder.flush() == ["c"]
-    assert decoder.flush() == []
-
-
-def test_sse_decoder_keeps_unicode_line_separators_and_joins_data_lines() -> None:
-    """U+2028 inside data is not a line end; several data lines join with a newline."""
-    decoder = SSEDataDecoder()
-    assert decoder.decode("data: a\u2028b\ndata: c\n\n") == ["a\u2028b\nc"]
 
 
 def envelope_data(answer: str, ext: object) -> str:
@@ -169,7 +142,8 @@ def test_parse_event_falls_back_when_original_stream_is_broken() -> None:
 def test_parse_event_errors_and_empty_data() -> None:
     """e != 0 and an error object in original_stream are errors; [DONE] says nothing."""
     assert parse_event('{"e": 4028, "m": "history参数异常", "d": []}').error == (
-        "4028", "history参数异常"
+        "4028",
+        "history参数异常",
     )
     inner = json.dumps({"error": {"code": "1301", "message": "blocked"}})
     assert parse_event(envelope_data("", {"original_stream": inner})).error == ("1301", "blocked")
