@@ -7,61 +7,36 @@ providers.md "OpenAI-compatible family" and "Zhipu details"; openai-python
 ``api_resource/chat/completions.py`` (temperature clamp, raw base64 images) and
 ``core/_jwt_token.py`` (JWT). Stream decoding lives in :mod:`providers.sse`.
 
-Error mapping (all :class:`~providers.errors.ProviderError`; text redacted of the key):
-
-- The network is aiohttp under httpx (:func:`~providers.http.provider_transport`).
-  Before the first event, a connect or pool timeout → ``ConnectTimeout``, a read
-  timeout → ``FirstTokenTimeout`` and other transport errors
-  (:data:`~providers.http.TRANSPORT_ERRORS`) → ``ProviderConnectionError``; after it, a
-  read timeout → ``IdleTimeout`` and any other → ``StreamBroken`` (the user already
-  saw text, so it is a broken stream). Timeouts: :func:`~providers.http.timeout_kind`.
-- Response headers plus the first SSE event (comments do not count) not within
-  ``first_token_timeout`` of sending → ``FirstTokenTimeout``; a gap longer than
-  ``idle_timeout`` between two events → ``IdleTimeout`` (an asyncio timeout around
-  each piece read from the body, due ``idle_timeout`` after the last *event*, so a
-  trickle of keep-alive bytes cannot hide a stall; :class:`~providers.http.PacedStream`).
-- The body is read at most every ``read_interval`` seconds
-  (:data:`~providers.http.READ_INTERVAL`), each read taking all events that arrived.
-- Status >= 300 → :func:`~providers.errors.error_from_status` with the body's
-  ``error.code``/``message``, ``retry_after`` and the request id.
-- A 2xx ``application/json`` answer → an error body or a non-stream completion.
+Errors: all :class:`~providers.errors.ProviderError`, text redacted of the key. The
+network, the timeouts and the error translation are the shared HTTP boundary
+(:mod:`providers.boundary`, its module docstring has the table): a connect timeout →
+``ConnectTimeout``; no headers or first SSE event within ``first_token_timeout`` of
+sending → ``FirstTokenTimeout``; a gap longer than ``idle_timeout`` between two events
+→ ``IdleTimeout`` (keep-alive comments do not reset it); a transport error →
+``ProviderConnectionError`` before the first event, ``StreamBroken`` after it; a body
+that its ``Content-Encoding`` cannot decode → ``MalformedChunk``. The body is read at
+most every ``read_interval`` seconds (:data:`~providers.http.READ_INTERVAL`). Status
+>= 300 → :func:`~providers.errors.error_from_status` with the body's
+``error.code``/``message`` (:func:`~providers.sse.error_fields`), ``retry_after`` and
+the request id. A 2xx ``application/json`` answer → an error body or a non-stream
+completion.
 """
 
 from __future__ import annotations
 
-import asyncio
 import base64
 import json
-from collections.abc import AsyncGenerator, AsyncIterator
+from collections.abc import AsyncGenerator
 from contextlib import aclosing
 from dataclasses import dataclass
 from typing import Any, Literal
 
 import httpx
-from httpx_sse import EventSource, ServerSentEvent
 
-from providers.errors import (
-    APIStatusError,
-    ConnectTimeout,
-    FirstTokenTimeout,
-    IdleTimeout,
-    MalformedChunk,
-    ProviderConnectionError,
-    ProviderError,
-    StreamBroken,
-    error_from_status,
-    redact,
-)
-from providers.http import (
-    READ_INTERVAL,
-    TRANSPORT_ERRORS,
-    EventDeadline,
-    PacedStream,
-    provider_transport,
-    timeout_kind,
-)
-from providers.retry import retry_after_from_headers
-from providers.sse import OpenAIStreamDecoder, completion_chunks, error_fields
+from providers.boundary import MAX_JSON_BODY, HTTPBoundary, request_id
+from providers.errors import MalformedChunk
+from providers.http import READ_INTERVAL, provider_transport
+from providers.sse import ErrorFields, OpenAIStreamDecoder, completion_chunks, error_fields
 from providers.types import ChatMessage, ChatRequest, Chunk, ImagePart
 from providers.zhipu_auth import ZhipuJWT, is_jwt_key
 
@@ -71,10 +46,6 @@ __all__ = [
     "build_chat_body",
     "message_payload",
 ]
-
-_MAX_ERROR_BODY = 64 * 1024
-_MAX_JSON_BODY = 4 * 1024 * 1024
-_REQUEST_ID_HEADERS = ("x-request-id", "request-id")
 
 
 @dataclass(frozen=True, slots=True)
@@ -156,11 +127,9 @@ def build_chat_body(request: ChatRequest, *, quirks: OpenAIQuirks) -> dict[str, 
     return body
 
 
-def _request_id(response: httpx.Response) -> str | None:
-    for header in _REQUEST_ID_HEADERS:
-        if value := response.headers.get(header):
-            return str(value)
-    return None
+def _error_body_fields(body: Any) -> ErrorFields | None:
+    """Code, message and request id of an OpenAI-style error body (any JSON object)."""
+    return error_fields(body) if isinstance(body, dict) else None
 
 
 class OpenAICompatClient:
@@ -194,13 +163,16 @@ class OpenAICompatClient:
         self.idle_timeout = idle_timeout
         self._api_key = api_key
         self._jwt = ZhipuJWT(api_key) if quirks.jwt_auth and is_jwt_key(api_key) else None
-        # Read stalls are caught by the paced body's deadline (EventDeadline); httpx's
-        # read timeout is only a backstop a little past them.
-        backstop = max(first_token_timeout, idle_timeout) + 5
-        timeout = httpx.Timeout(backstop, connect=connect_timeout, pool=connect_timeout)
+        self._boundary = HTTPBoundary(
+            name,
+            first_token_timeout=first_token_timeout,
+            idle_timeout=idle_timeout,
+            read_interval=read_interval,
+            secrets=(api_key,),
+        )
         self._http = httpx.AsyncClient(  # the transport holds the connection limits
             transport=transport if transport is not None else provider_transport(),
-            timeout=timeout,
+            timeout=self._boundary.http_timeout(connect_timeout),
         )
 
     def __repr__(self) -> str:
@@ -217,11 +189,21 @@ class OpenAICompatClient:
         module docstring). The HTTP response is closed on every path, including the
         caller closing this iterator early.
         """
-        deadline = asyncio.get_running_loop().time() + self.first_token_timeout
-        response = await self._send(request, deadline)
+        deadline = self._boundary.deadline()
+        http_request = self._http.build_request(
+            "POST",
+            f"{self.base_url}/chat/completions",
+            json=build_chat_body(request, quirks=self.quirks),
+            headers=self._headers(),
+        )
+        response = await self._boundary.send(
+            self._http, http_request, deadline=deadline, model=request.model
+        )
         try:
             if response.status_code >= 300:
-                raise await self._status_error(response, request)
+                raise await self._boundary.status_error(
+                    response, model=request.model, fields=_error_body_fields
+                )
             content_type = response.headers.get("content-type", "").partition(";")[0]
             if "text/event-stream" in content_type.lower():
                 async with aclosing(self._stream(response, request, deadline)) as chunks:
@@ -241,142 +223,39 @@ class OpenAICompatClient:
             "Cache-Control": "no-store",
         }
 
-    async def _send(self, request: ChatRequest, deadline: float) -> httpx.Response:
-        http_request = self._http.build_request(
-            "POST",
-            f"{self.base_url}/chat/completions",
-            json=build_chat_body(request, quirks=self.quirks),
-            headers=self._headers(),
-        )
-        try:
-            async with asyncio.timeout_at(deadline):
-                return await self._http.send(http_request, stream=True)
-        except TimeoutError as exc:
-            raise self._timeout(FirstTokenTimeout, "no response", request) from exc
-        except TRANSPORT_ERRORS as exc:
-            raise self._transport_error(exc, request, started=False) from exc
-
     async def _stream(
         self, response: httpx.Response, request: ChatRequest, deadline: float
     ) -> AsyncGenerator[Chunk, None]:
         decoder = OpenAIStreamDecoder(
             provider=self.name, model=request.model, secrets=(self._api_key,)
         )
-        decoder.request_id = _request_id(response)
-        watch = EventDeadline(first=deadline, idle=self.idle_timeout)
-        body = response.stream
-        assert isinstance(body, httpx.AsyncByteStream)  # an AsyncClient's response
-        response.stream = PacedStream(body, interval=self.read_interval, deadline=watch)
-        async with aclosing(EventSource(response).aiter_sse()) as events:
-            while not decoder.done:
-                event = await self._next_event(events, request, started=watch.started)
-                if event is None:
-                    break
-                watch.mark()
+        decoder.request_id = request_id(response)
+        events = self._boundary.events(response, deadline=deadline, model=request.model)
+        async with aclosing(events):
+            async for event in events:
                 for chunk in decoder.feed(event.data, event=event.event):
                     yield chunk
+                if decoder.done:
+                    break
         for chunk in decoder.finish():
             yield chunk
-
-    async def _next_event(
-        self, events: AsyncIterator[ServerSentEvent], request: ChatRequest, *, started: bool
-    ) -> ServerSentEvent | None:
-        """Read one event; the paced body raises ``TimeoutError`` past the watch's deadline."""
-        try:
-            return await anext(events)
-        except StopAsyncIteration:
-            return None
-        except TimeoutError as exc:
-            if started:
-                raise self._timeout(IdleTimeout, "stream stalled", request) from exc
-            raise self._timeout(FirstTokenTimeout, "no first chunk", request) from exc
-        except TRANSPORT_ERRORS as exc:
-            raise self._transport_error(exc, request, started=started) from exc
-
-    async def _read_body(self, response: httpx.Response, request: ChatRequest, limit: int) -> bytes:
-        """Read at most ``limit`` bytes of the body within the idle timeout."""
-        data = bytearray()
-        try:
-            async with asyncio.timeout(self.idle_timeout):
-                async for piece in response.aiter_bytes():
-                    data += piece
-                    if len(data) >= limit:
-                        break
-        except TimeoutError as exc:
-            raise self._timeout(IdleTimeout, "body stalled", request) from exc
-        except TRANSPORT_ERRORS as exc:
-            raise self._transport_error(exc, request, started=True) from exc
-        return bytes(data[:limit])
-
-    async def _status_error(self, response: httpx.Response, request: ChatRequest) -> APIStatusError:
-        """Build the error for a non-2xx answer from its (bounded) body and headers."""
-        try:
-            raw = await self._read_body(response, request, _MAX_ERROR_BODY)
-        except ProviderError:
-            raw = b""  # the status alone still says what happened
-        code: str | int | None = None
-        request_id = _request_id(response)
-        try:
-            body = json.loads(raw)
-        except ValueError:
-            body = None
-        if isinstance(body, dict):
-            code, message, body_request_id = error_fields(body)
-            request_id = request_id or body_request_id
-        else:
-            message = raw.decode("utf-8", "replace").strip()[:300] or response.reason_phrase
-        return error_from_status(
-            response.status_code,
-            code=code,
-            message=redact(message, self._api_key),
-            retry_after=retry_after_from_headers(response.headers),
-            provider=self.name,
-            model=request.model,
-            request_id=request_id,
-        )
 
     async def _json_answer(
         self, response: httpx.Response, request: ChatRequest, content_type: str
     ) -> list[Chunk]:
         """Handle a 2xx answer that is not SSE: an error body or a whole completion."""
-        raw = await self._read_body(response, request, _MAX_JSON_BODY)
+        raw = await self._boundary.read_body(response, model=request.model, limit=MAX_JSON_BODY)
         try:
             body = json.loads(raw)
         except ValueError as exc:
-            snippet = redact(raw[:200].decode("utf-8", "replace"), self._api_key)
+            snippet = self._boundary.redact(raw[:200].decode("utf-8", "replace"))
             raise MalformedChunk(
                 f"{self.name}: answer is neither SSE nor JSON ({content_type or 'no type'}):"
                 f" {snippet!r}",
                 provider=self.name,
                 model=request.model,
-                request_id=_request_id(response),
+                request_id=request_id(response),
             ) from exc
         return completion_chunks(
             body, provider=self.name, model=request.model, secrets=(self._api_key,)
         )
-
-    def _timeout(
-        self, cls: type[ProviderError], what: str, request: ChatRequest
-    ) -> ProviderError:
-        limit = self.idle_timeout if cls is IdleTimeout else self.first_token_timeout
-        return cls(
-            f"{self.name}: {what} within {limit:g} s", provider=self.name, model=request.model
-        )
-
-    def _transport_error(
-        self, exc: Exception, request: ChatRequest, *, started: bool
-    ) -> ProviderError:
-        """Map one of :data:`~providers.http.TRANSPORT_ERRORS`: after the first event only
-        to ``IdleTimeout`` (a read timeout) or ``StreamBroken``."""
-        text = redact(f"{self.name}: {type(exc).__name__}: {exc}", self._api_key)
-        kind = timeout_kind(exc)
-        cls: type[ProviderError]
-        if started:
-            cls = IdleTimeout if kind == "read" else StreamBroken
-        elif kind == "connect":
-            cls = ConnectTimeout
-        elif kind == "read":
-            cls = FirstTokenTimeout
-        else:
-            cls = ProviderConnectionError
-        return cls(text, provider=self.name, model=request.model)
