@@ -1,16 +1,62 @@
-"""``python -m bot``: run the bot (long polling, or a webhook server when ``WEBHOOK_URL`` is
-set); ``check`` and ``chat`` for operators."""
+"""``classbot`` (or ``python -m bot``): run the bot, or check or try its configuration.
+
+``classbot`` / ``classbot run`` runs the bot (long polling, or a webhook server when
+``WEBHOOK_URL`` is set); ``classbot check`` validates the configuration and probes every
+enabled platform (:mod:`bot.ops.check`); ``classbot chat`` talks to the models in the
+terminal (:mod:`bot.ops.chat`). Each subcommand has its own ``--help``.
+
+The entry sets ``PTB_TIMEDELTA=true`` (unless set already) before anything runs: PTB 22
+then reports time periods (``RetryAfter.retry_after``) as ``timedelta`` instead of
+warning on every one; the reply stream reads either form.
+"""
 
 from __future__ import annotations
 
 import argparse
 import asyncio
+import os
 import sys
 
 from bot.settings import ConfigError, Settings, load_settings
 from storage import StorageUnavailable
 
-__all__ = ["main"]
+__all__ = ["build_parser", "main"]
+
+PROG = "classbot"
+"""The console script's name (pyproject ``[project.scripts]``), shown in ``--help``."""
+
+COMMANDS: dict[str, tuple[str, str]] = {
+    "run": (
+        "run the bot (the default command)",
+        "Run the bot: long polling, or a webhook server when WEBHOOK_URL is set.",
+    ),
+    "check": (
+        "check the configuration and probe every enabled platform",
+        "Validate the configuration, open the store, then send one short request to every "
+        "enabled platform and print a table; exit status 1 when the default model's "
+        "platform or the store fails, 2 for a configuration error.",
+    ),
+    "chat": (
+        "talk to the models in the terminal",
+        "Talk to the models in the terminal through the bot's own conversation path "
+        "(history, retries, model choice), without Telegram; /help lists the commands.",
+    ),
+}
+"""Subcommand → (one line for ``classbot --help``, its description for ``classbot <it> --help``)."""
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The command line: ``classbot [run | check | chat]``, each with its own ``--help``."""
+    parser = argparse.ArgumentParser(
+        prog=PROG,
+        usage="%(prog)s [-h] [COMMAND]",
+        description="A Telegram bot for talking to large language models. Settings come "
+        "from the environment and .env (see .env.example); with no command, run the bot.",
+    )
+    commands = parser.add_subparsers(dest="command", title="commands", metavar="COMMAND", prog=PROG)
+    for name, (summary, description) in COMMANDS.items():
+        commands.add_parser(name, help=summary, description=description)
+    return parser
 
 
 def install_event_loop() -> None:
@@ -49,11 +95,11 @@ def _run(settings: Settings) -> int:
 def main(argv: list[str] | None = None) -> int:
     """Parse the command line, load the settings, run the chosen command; returns the exit status.
 
-    Exit status 2 with one line on stderr when the configuration is missing or invalid.
+    Exit status 2 with one line on stderr when the configuration is missing or invalid;
+    ``--help`` prints the usage and exits 0 (``SystemExit``), as argparse does.
     """
-    parser = argparse.ArgumentParser(prog="python -m bot", description=__doc__)
-    parser.add_argument("command", nargs="?", default="run", choices=["run", "check", "chat"])
-    args = parser.parse_args(argv)
+    os.environ.setdefault("PTB_TIMEDELTA", "true")
+    args = build_parser().parse_args(argv)
     try:
         settings = load_settings()
         from bot.app.logs import setup_logging

@@ -1,4 +1,4 @@
-"""Fixtures shared by the whole test suite: a real, throw-away ``redis-server``."""
+"""Fixtures shared by the whole test suite: PTB_TIMEDELTA, a real, throw-away ``redis-server``."""
 
 from __future__ import annotations
 
@@ -14,6 +14,14 @@ import redis.asyncio
 
 REDIS_SERVER = "redis-server"
 STARTUP_TIMEOUT = 10.0  # seconds to wait for the first PONG
+
+
+@pytest.fixture(scope="session", autouse=True)
+def ptb_timedelta() -> Iterator[None]:
+    """PTB reports time periods as timedelta, as ``python -m bot`` asks it to (PTB_TIMEDELTA)."""
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setenv("PTB_TIMEDELTA", "true")
+        yield
 
 
 def _free_port() -> int:

@@ -5,7 +5,6 @@ from __future__ import annotations
 import contextlib
 import functools
 import logging
-import os
 from collections.abc import AsyncIterator
 from typing import Any
 
@@ -157,10 +156,9 @@ def build_application(
 
     ``transport`` points every provider client at a fake (tests, benchmarks);
     ``polling=False`` builds it without an Updater (webhook mode, :mod:`bot.app.webhook`).
+    The process entry (:mod:`bot.__main__`) sets ``PTB_TIMEDELTA``; this leaves the
+    environment alone.
     """
-    # PTB 22 reports time periods (RetryAfter.retry_after) as timedelta when asked to, and
-    # warns on every one otherwise; the reply stream reads either form.
-    os.environ.setdefault("PTB_TIMEDELTA", "true")
     context_types = ContextTypes(context=BotContext, bot_data=BotData)
     builder = Application.builder()
     if not polling:

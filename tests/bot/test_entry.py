@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 import logging
+import os
 import subprocess
 import sys
 
 import pytest
 
-from bot.__main__ import main
+from bot.__main__ import COMMANDS, main
 from bot.app.logs import RedactingFilter
 from bot.settings import ConfigError, Settings, load_settings
 
@@ -168,3 +169,61 @@ def test_limit_settings_reach_the_scheduler(monkeypatch: pytest.MonkeyPatch) -> 
     assert (limits.per_group_burst, limits.per_group_per_minute) == (3, 15)
     monkeypatch.delenv("LIMIT_GROUP_BURST")
     assert limits_of(load_settings()).per_group_burst == 10
+
+
+@pytest.mark.parametrize("command", [None, "run", "check", "chat"])
+def test_help_of_classbot_and_each_command(
+    command: str | None, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """`classbot [command] --help` exits 0 and shows that command's description under the
+    name classbot; the top level lists every command."""
+    with pytest.raises(SystemExit) as exited:
+        main([command, "--help"] if command else ["--help"])
+    assert exited.value.code == 0
+    out = " ".join(capsys.readouterr().out.split())  # argparse wraps lines
+    assert out.startswith(f"usage: classbot {command or ''}".rstrip())
+    if command is None:
+        assert all(f"{name} {summary}" in out for name, (summary, _) in COMMANDS.items())
+    else:
+        assert " ".join(COMMANDS[command][1].split()) in out
+
+
+def test_an_unknown_command_is_a_usage_error(capsys: pytest.CaptureFixture[str]) -> None:
+    """An unknown command exits 2 with argparse's usage line naming the choices."""
+    with pytest.raises(SystemExit) as exited:
+        main(["serve"])
+    assert exited.value.code == 2
+    assert "invalid choice: 'serve'" in capsys.readouterr().err
+
+
+def test_check_command_runs_the_check(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """`classbot check` validates and probes: a refused loopback endpoint gives exit status 1."""
+    runnable_env(monkeypatch)
+    assert main(["check"]) == 1
+    out = capsys.readouterr().out
+    assert "configuration: OK (1 models enabled, default openai:m1)" in out
+    assert "FAILED: the default model's platform 'openai' did not answer" in out
+
+
+def test_the_entry_sets_ptb_timedelta(monkeypatch: pytest.MonkeyPatch) -> None:
+    """main() asks PTB for timedelta periods before anything else, and keeps an operator's value."""
+    monkeypatch.delenv("PTB_TIMEDELTA", raising=False)
+    assert main([]) == 2  # no token: stops at the settings, after the entry's set-up
+    assert os.environ["PTB_TIMEDELTA"] == "true"
+    monkeypatch.setenv("PTB_TIMEDELTA", "false")
+    main([])
+    assert os.environ["PTB_TIMEDELTA"] == "false"
+
+
+def test_build_application_leaves_the_environment_alone(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Building the Application does not write PTB_TIMEDELTA (or anything) into os.environ."""
+    from bot.app.wiring import build_application
+
+    runnable_env(monkeypatch)
+    settings = load_settings()
+    monkeypatch.delenv("PTB_TIMEDELTA", raising=False)
+    before = dict(os.environ)
+    build_application(settings)
+    assert dict(os.environ) == before
