@@ -1,14 +1,17 @@
 """Every user-facing string of the bot, in English and Simplified Chinese.
 
 The language follows the user's Telegram ``language_code``: ``zh*`` → Chinese,
-anything else (or none) → English. Strings are ``str.format`` templates.
+anything else (or none) → English. Strings are ``str.format`` templates; in English a
+count takes its noun in the format spec, ``{count:question|questions}``, and becomes
+"1 question" or "2 questions" (:func:`plural_en`). Chinese nouns have no plural form.
 """
 
 from __future__ import annotations
 
+import string
 from typing import Literal
 
-__all__ = ["Lang", "language_of", "t"]
+__all__ = ["Lang", "language_of", "plural_en", "t"]
 
 Lang = Literal["en", "zh"]
 
@@ -64,20 +67,21 @@ _TEXTS: dict[str, dict[Lang, str]] = {
     "cmd_retry": {"en": "Answer the last message again", "zh": "重新回答上一条消息"},
     "cmd_usage": {"en": "Your questions and tokens today", "zh": "你今天的提问次数和用量"},
     "usage": {
-        "en": "Today (UTC) you asked {requests} questions using {tokens} tokens.",
+        "en": "Today (UTC) you asked {requests:question|questions} using {tokens:token|tokens}.",
         "zh": "今天（UTC）你提问了 {requests} 次，用了 {tokens} 个 token。",
     },
     "usage_limit": {
-        "en": "Daily limit: {limit} questions; {left} left.",
+        "en": "Daily limit: {limit:question|questions}; {left} left.",
         "zh": "每日上限：{limit} 次；还剩 {left} 次。",
     },
     "too_fast": {
-        "en": "You are asking quickly: at most {limit} questions a minute. "
-              "Try again in {seconds} s.",
+        "en": "You are asking quickly: at most {limit:question|questions} a minute. "
+        "Try again in {seconds} s.",
         "zh": "提问太快了：每分钟最多 {limit} 个问题。请 {seconds} 秒后再试。",
     },
     "daily_limit": {
-        "en": "You have reached today's limit of {limit} questions. It resets at 00:00 UTC.",
+        "en": "You have reached today's limit of {limit:question|questions}. "
+        "It resets at 00:00 UTC.",
         "zh": "你已达到今天 {limit} 次提问的上限，将于 UTC 零点重置。",
     },
     "cmd_shared": {
@@ -87,8 +91,7 @@ _TEXTS: dict[str, dict[Lang, str]] = {
     "shared_on": {
         "en": "This group now has one shared conversation: everyone sees the same history. "
         "Send /shared again to give each member their own.",
-        "zh": "本群现在共享一个对话：所有人看到相同的历史。"
-        "再次发送 /shared 可恢复每人一个对话。",
+        "zh": "本群现在共享一个对话：所有人看到相同的历史。再次发送 /shared 可恢复每人一个对话。",
     },
     "shared_off": {
         "en": "Each member of this group now has their own conversation.",
@@ -244,10 +247,35 @@ def language_of(language_code: str | None) -> Lang:
     return "zh" if language_code and language_code.lower().startswith("zh") else "en"
 
 
+def plural_en(count: int, one: str, other: str) -> str:
+    """``count`` and its English noun: ``1 question``, ``0 questions``, ``2 questions``.
+
+    English integers take the singular for exactly 1 only (CLDR plural rules, ``en``:
+    "one" is ``i = 1 and v = 0``; https://www.unicode.org/cldr/charts/latest/supplemental/language_plural_rules.html).
+    """
+    return f"{count} {one if count == 1 else other}"
+
+
+class _Formatter(string.Formatter):
+    """``str.format`` plus the counted-noun spec ``{count:one|other}`` (:func:`plural_en`)."""
+
+    def format_field(self, value: object, format_spec: str) -> str:
+        if "|" in format_spec:
+            if not isinstance(value, int):
+                raise TypeError(f"a counted noun needs an int count, not {value!r}")
+            one, other = format_spec.split("|")
+            return plural_en(value, one, other)
+        return str(super().format_field(value, format_spec))
+
+
+_FORMATTER = _Formatter()
+
+
 def t(key: str, lang: Lang, /, **values: object) -> str:
     """Return the text ``key`` in ``lang``, formatted with ``values``.
 
-    Raises ``KeyError`` for an unknown key (a programming error, caught by tests).
+    Raises ``KeyError`` for an unknown key or a missing value (a programming error,
+    caught by tests), ``TypeError`` for a counted noun whose value is not an ``int``.
     """
     template = _TEXTS[key][lang]
-    return template.format(**values) if values else template
+    return _FORMATTER.format(template, **values) if values else template
