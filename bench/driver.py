@@ -3,7 +3,7 @@
 Runs in its own process (spawned fresh per scenario), so the CPU time, the event-loop
 lag and the peak RSS measured here are the bot's alone — the fake servers live in
 another process (:mod:`bench.fakes`). The Application is run as the e2e tests run
-it (:func:`tests.e2e.conftest.running_bot`: initialize, post_init, polling, start),
+it (:func:`bench.loopback.running_bot`: initialize, post_init, polling, start),
 with the default streaming settings (drafts in private chats every 0.5 s, edits
 every 1 s / 3 s, limits 1/s per chat, 20/min per group, 24/s global, see
 :class:`bot.scheduler.limits.Limits`) and the embedded store (``memory://``) unless a
@@ -32,11 +32,11 @@ from telegram import Update
 from telegram.ext import TypeHandler
 
 from bench.fakes import Arrival
+from bench.loopback import TOKEN, running_bot
 from bot.__main__ import install_event_loop
 from bot.settings import Settings
 from handlers.context import BotContext
 from providers.http import stream_limits
-from tests.e2e.conftest import TOKEN, running_bot
 
 __all__ = ["NETWORKS", "LagProbe", "bot_settings", "peak_rss_kib", "run_bot"]
 

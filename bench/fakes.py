@@ -2,10 +2,10 @@
 
 Three uvicorn servers on loopback, in one process and one event loop:
 
-- the fake Bot API (:class:`tests.e2e.fake_telegram.FakeTelegram`) with a
+- the fake Bot API (:class:`bench.fake_telegram.FakeTelegram`) with a
   :class:`bench.flood.FloodGate` as its ``throttle``: 429 + ``retry_after`` like Telegram;
 - a paced provider (:class:`PacedProvider`): the e2e fake OpenAI server
-  (:class:`tests.e2e.fake_openai.FakeOpenAI`) wrapped as ASGI so that each request gets
+  (:class:`bench.fake_openai.FakeOpenAI`) wrapped as ASGI so that each request gets
   its benchmark answer, and each SSE chunk of the answer is released on a fixed
   schedule — chunk ``n`` at ``start + n / rate`` — and time-stamped when released;
 - a control server: ``POST /start`` (the arrival plan: which user writes what, where,
@@ -34,11 +34,11 @@ from starlette.routing import Route
 from starlette.types import Message, Receive, Scope, Send
 
 from bench.answers import chunk_count, make_answer
+from bench.fake_openai import Answer, FakeOpenAI
+from bench.fake_telegram import FakeTelegram
 from bench.flood import COUNTED_METHODS, FloodGate
+from bench.loopback import serve
 from bot.scheduler.limits import TELEGRAM_LIMITS
-from tests.e2e.conftest import serve
-from tests.e2e.fake_openai import Answer, FakeOpenAI
-from tests.e2e.fake_telegram import FakeTelegram
 
 __all__ = ["Arrival", "PacedProvider", "serve_fakes"]
 

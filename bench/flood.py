@@ -1,6 +1,6 @@
 """Telegram's flood limits as a fake Bot API server enforces them: 429 with ``retry_after``.
 
-:class:`FloodGate` is the ``throttle`` hook of :class:`tests.e2e.fake_telegram.FakeTelegram`.
+:class:`FloodGate` is the ``throttle`` hook of :class:`bench.fake_telegram.FakeTelegram`.
 It is written independently of the bot's scheduler meters (:mod:`bot.scheduler.limits`)
 so that a mistake there is not mirrored here; only the numbers come from
 :data:`~bot.scheduler.limits.TELEGRAM_LIMITS` (Telegram's own, without the margins of

@@ -47,10 +47,10 @@ if __package__ in (None, ""):  # run as a file: make the repository root importa
 import httpx
 
 from bench.driver import NETWORKS, run_bot
+from bench.fake_telegram import BOT_USERNAME
 from bench.fakes import Arrival, serve_fakes
 from bench.report import analyse, format_table, targets
 from bot.scheduler.limits import TELEGRAM_LIMITS
-from tests.e2e.fake_telegram import BOT_USERNAME
 
 __all__ = ["SCENARIOS", "build_arrivals", "main", "run_scenario"]
 

@@ -1,5 +1,10 @@
 """End-to-end fixtures: the real PTB Application, polling a fake Bot API server, talking to a
-fake OpenAI-compatible server, both served by uvicorn on loopback."""
+fake OpenAI-compatible server, both served by uvicorn on loopback.
+
+The fakes and the loopback runner live in ``bench/`` (:mod:`bench.fake_telegram`,
+:mod:`bench.fake_openai`, :mod:`bench.loopback`), which the benchmark shares; the tests
+import ``TOKEN``, ``serve`` and ``running_bot`` from here or from there.
+"""
 
 from __future__ import annotations
 
@@ -10,38 +15,15 @@ from collections.abc import AsyncIterator, Callable, Iterator
 from dataclasses import dataclass
 from typing import Any
 
-import httpx
 import pytest
 import redis.asyncio as redis
 import stamina
-import uvicorn
-from starlette.types import ASGIApp
 
-from bot.app.wiring import BotApplication, build_application, started
+from bench.fake_openai import FakeOpenAI
+from bench.fake_telegram import FakeTelegram
+from bench.loopback import TOKEN, running_bot, serve
+from bot.app.wiring import BotApplication
 from bot.settings import Settings
-from tests.e2e.fake_openai import FakeOpenAI
-from tests.e2e.fake_telegram import FakeTelegram
-
-TOKEN = "123456:TEST-token-never-logged"
-
-
-@contextlib.asynccontextmanager
-async def serve(app: ASGIApp) -> AsyncIterator[int]:
-    """Serve ``app`` on a free loopback port for the duration of the block; yields the port."""
-    config = uvicorn.Config(app, host="127.0.0.1", port=0, log_level="warning", lifespan="off")
-    server = uvicorn.Server(config)
-    task = asyncio.create_task(server.serve())
-    for _ in range(500):
-        if server.started:
-            break
-        await asyncio.sleep(0.01)
-    assert server.started, "uvicorn did not start"
-    port = int(server.servers[0].sockets[0].getsockname()[1])
-    try:
-        yield port
-    finally:
-        server.should_exit = True
-        await asyncio.wait_for(task, 5)
 
 
 @dataclass
@@ -91,23 +73,6 @@ async def world(redis_url: str) -> AsyncIterator[World]:
     telegram, openai = FakeTelegram(), FakeOpenAI()
     async with serve(telegram.app) as tg_port, serve(openai.app) as ai_port:
         yield World(telegram, openai, tg_port, ai_port, redis_url)
-
-
-@contextlib.asynccontextmanager
-async def running_bot(
-    settings: Settings, *, transport: httpx.AsyncBaseTransport | None = None
-) -> AsyncIterator[BotApplication]:
-    """Run the real Application with polling, as ``python -m bot`` does, until the block ends.
-
-    ``transport``, when given, is every provider client's network (see ``build_application``).
-    """
-    async with started(build_application(settings, transport=transport)) as app:
-        assert app.updater is not None
-        await app.updater.start_polling(poll_interval=0.0, timeout=1)
-        try:
-            yield app
-        finally:
-            await app.updater.stop()
 
 
 BotRunner = Callable[..., contextlib.AbstractAsyncContextManager[BotApplication]]

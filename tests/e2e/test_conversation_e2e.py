@@ -6,10 +6,10 @@ import asyncio
 
 import pytest
 
+from bench.fake_openai import Answer, Failure, default_answer
 from bot.render.markdown import ReplyStrings, compose_reply, split_rendered
 from bot.texts import t
 from tests.e2e.conftest import BotRunner, World, history_of, settle, stored_history
-from tests.e2e.fake_openai import Answer, Failure, default_answer
 
 pytestmark = pytest.mark.timeout(30)
 

@@ -7,10 +7,10 @@ import time
 
 import pytest
 
+from bench.fake_openai import Answer
+from bench.fake_telegram import BOT_USERNAME
 from bot.texts import t
 from tests.e2e.conftest import BotRunner, World, replied, settle
-from tests.e2e.fake_openai import Answer
-from tests.e2e.fake_telegram import BOT_USERNAME
 
 pytestmark = pytest.mark.timeout(30)
 

@@ -12,11 +12,11 @@ from typing import Any
 import pytest
 from PIL import Image
 
+from bench.fake_openai import Answer
+from bench.fake_telegram import BOT_USERNAME
 from bot.texts import t
 from handlers.photos import MAX_DOWNLOAD_BYTES
 from tests.e2e.conftest import BotRunner, World, history_of, replied, settle
-from tests.e2e.fake_openai import Answer
-from tests.e2e.fake_telegram import BOT_USERNAME
 
 pytestmark = pytest.mark.timeout(30)
 

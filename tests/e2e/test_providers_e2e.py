@@ -7,10 +7,10 @@ from typing import Any
 
 import pytest
 
+from bench.fake_openai import Answer, Failure
 from bot.texts import t
 from storage import open_store
 from tests.e2e.conftest import BotRunner, World, serve, settle
-from tests.e2e.fake_openai import Answer, Failure
 from tests.e2e.fake_ustb import FakeUSTB
 
 pytestmark = pytest.mark.timeout(30)

@@ -13,6 +13,8 @@ from typing import Any
 
 import pytest
 
+from bench.fake_openai import Answer
+from bench.fake_telegram import BOT_USERNAME, Call, StoredMessage
 from bot.render.markdown import (
     Rendered,
     ReplyStrings,
@@ -23,8 +25,6 @@ from bot.render.markdown import (
 from bot.render.types import utf16_len
 from bot.texts import t
 from tests.e2e.conftest import BotRunner, World, settle, stored_history
-from tests.e2e.fake_openai import Answer
-from tests.e2e.fake_telegram import BOT_USERNAME, Call, StoredMessage
 
 pytestmark = pytest.mark.timeout(30)
 

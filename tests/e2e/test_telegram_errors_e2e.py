@@ -6,9 +6,9 @@ import logging
 
 import pytest
 
+from bench.fake_openai import Answer
 from bot.texts import t
 from tests.e2e.conftest import TOKEN, BotRunner, World, replied, settle
-from tests.e2e.fake_openai import Answer
 
 pytestmark = pytest.mark.timeout(30)
 

@@ -15,9 +15,9 @@ from typing import Any
 import httpx
 import pytest
 
+from bench.fake_openai import Answer
 from bot.app.webhook import SECRET_HEADER, running_webhook_bot
 from tests.e2e.conftest import TOKEN, World, replied, serve, settle
-from tests.e2e.fake_openai import Answer
 
 pytestmark = pytest.mark.timeout(30)
 

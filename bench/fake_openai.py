@@ -2,7 +2,8 @@
 
 Each request takes the next scripted reply (or the default: an answer built from the
 last user message) and streams it as SSE chunks with an optional delay between them.
-Every request body is recorded.
+Every request body is recorded. Used by the e2e tests (``tests/e2e``) and, wrapped in
+:class:`bench.fakes.PacedProvider`, by the streaming benchmark.
 """
 
 from __future__ import annotations

@@ -5,7 +5,8 @@ polling and offsets, sendMessage, editMessageText, sendMessageDraft, sendChatAct
 answerCallbackQuery, setMyCommands, deleteMessage, editMessageReplyMarkup, getFile, and
 file downloads), keeps each chat's messages so tests can read the final text and
 entities, records every call, and can inject errors (429 with ``retry_after``,
-"message to edit not found").
+"message to edit not found"). Used by the e2e tests (``tests/e2e``) and the streaming
+benchmark (:mod:`bench.fakes`, with a :class:`bench.flood.FloodGate` as ``throttle``).
 """
 
 from __future__ import annotations
