@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from telegram import Update
 
+from bot.conversation.scope import user_scope
 from bot.texts import t
 from handlers.commands import model_key_of, model_keyboard, settings_keyboard
 from handlers.common import lang_of, scope_for
@@ -52,7 +53,7 @@ async def change_setting(update: Update, context: BotContext) -> None:
         await query.answer(t("not_your_menu", lang), show_alert=True)
         return
     name, value = parsed[1]
-    await context.services.store.set_option(f"u:{user.id}", name, value)
+    await context.services.store.set_setting(user_scope(user.id), name, value)
     await query.answer(t("settings_saved", lang))
     keyboard = settings_keyboard(owner=user.id, show_reasoning=value != "hide", lang=lang)
     await query.edit_message_reply_markup(reply_markup=keyboard)

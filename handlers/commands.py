@@ -37,7 +37,8 @@ async def start_bot(update: Update, context: BotContext) -> None:
     if message is None or user is None:
         return
     model = await context.services.conversations.current_model(
-        await scope_for(context, message, user))
+        await scope_for(context, message, user)
+    )
     await message.reply_text(t("start", lang_of(update), model=model.display_name))
 
 
@@ -95,7 +96,8 @@ async def show_model_menu(update: Update, context: BotContext) -> None:
         return
     lang = lang_of(update)
     current = await context.services.conversations.current_model(
-        await scope_for(context, message, user))
+        await scope_for(context, message, user)
+    )
     text = t("model_current", lang, model=current.display_name) + "\n" + t("model_legend", lang)
     keyboard = model_keyboard(context, owner=user.id, current=current.key)
     await message.reply_text(text, reply_markup=keyboard)

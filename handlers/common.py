@@ -8,6 +8,7 @@ from telegram import Message, Update, User
 from telegram.constants import ChatType
 
 from bot.conversation.groups import conversation_scope
+from bot.conversation.scope import user_scope
 from bot.texts import Lang, language_of, t
 from handlers.context import BotContext
 
@@ -55,14 +56,14 @@ def question_text(message: Message, bot_username: str | None) -> str:
     if bot_username:
         mention = f"@{bot_username}"
         if text.lower().startswith(mention.lower()):
-            text = text[len(mention):]
+            text = text[len(mention) :]
     return text.strip()
 
 
 async def shows_reasoning(context: BotContext, user_id: int) -> bool:
     """The user's /settings choice: show the model's reasoning (default) or hide it."""
-    options = await context.services.store.get_options(f"u:{user_id}")
-    return options.get("reasoning", "show") != "hide"
+    settings = await context.services.store.get_settings(user_scope(user_id))
+    return settings.get("reasoning", "show") != "hide"
 
 
 async def refused_for_quota(context: BotContext, message: Message, user: User, lang: Lang) -> bool:
@@ -76,6 +77,7 @@ async def refused_for_quota(context: BotContext, message: Message, user: User, l
     wait = await conversations.wait_before_turn(user.id)
     if wait <= 0:
         return False
-    await message.reply_text(t("too_fast", lang, limit=conversations.turns_per_minute,
-                               seconds=math.ceil(wait)))
+    await message.reply_text(
+        t("too_fast", lang, limit=conversations.turns_per_minute, seconds=math.ceil(wait))
+    )
     return True

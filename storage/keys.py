@@ -1,12 +1,23 @@
-"""The one place where Redis key names are built.
+"""The one place where Redis key names are built, and the format of a scope.
 
 Every key of one conversation carries the conversation's scope as a Redis Cluster hash
 tag: ``cb:{<scope>}:<name>``. Redis Cluster hashes only the text between the first
 ``{`` and the next ``}`` (https://redis.io/docs/latest/operate/oss_and_stack/reference/cluster-spec/#hash-tags),
 so all keys of one conversation live on one slot and a Lua script or a
-``MULTI``/``EXEC`` over them is legal in a cluster. Scopes are opaque strings built by
-the bot (``u:42``, ``c:-100123:u:42``, ``c:-100123:t:7:u:42``); they must not contain
-``{`` or ``}``, which would move the tag.
+``MULTI``/``EXEC`` over them is legal in a cluster. A scope must not contain ``{`` or
+``}``, which would move the tag.
+
+Scopes follow the formats below (:data:`USER_SCOPE`, :data:`CHAT_SCOPE`,
+:data:`THREAD_PART`, :data:`MEMBER_PART`, :data:`LOCAL_SCOPE`); the bot builds them
+only in :mod:`bot.conversation.scope`, and the storage layer reads the format only
+where it must find a chat's keys (:func:`chat_key_patterns`, :func:`moved_key`) or
+names a user (:func:`user_usage_key`):
+
+- ``u:<user_id>``: a private chat with the user, and the user's own settings;
+- ``c:<chat_id>``: a group's settings, and its one shared conversation;
+- ``c:<chat_id>:t:<thread_id>``: a forum topic or a channel post's comment thread;
+- ``…:u:<user_id>`` after a chat or thread scope: one member's conversation there;
+- ``t:<name>``: the operator's terminal chat (``classbot chat``).
 
 Global keys (update de-duplication, provider sessions, per-user daily usage) have no
 hash tag; each is only ever used alone. The per-user question pace keys are built by
@@ -16,9 +27,15 @@ the ``limits`` library under :data:`PACE_PREFIX` (:mod:`storage.pace`).
 from __future__ import annotations
 
 __all__ = [
+    "CHAT_SCOPE",
+    "LOCAL_SCOPE",
+    "MEMBER_PART",
     "PACE_PREFIX",
     "PREFIX",
     "SCOPE_TTL_NAMES",
+    "SETTINGS",
+    "THREAD_PART",
+    "USER_SCOPE",
     "chat_key_patterns",
     "key",
     "moved_key",
@@ -30,8 +47,23 @@ __all__ = [
 PREFIX = "cb"
 PACE_PREFIX = f"{PREFIX}:pace"
 
+USER_SCOPE = "u:{user_id}"
+"""The scope of user ``user_id``: their private chat with the bot, and their settings."""
+CHAT_SCOPE = "c:{chat_id}"
+"""The scope of group ``chat_id``: its settings, and its shared conversation."""
+THREAD_PART = ":t:{thread_id}"
+"""Appended to a chat scope: one forum topic or comment thread of the chat."""
+MEMBER_PART = ":u:{user_id}"
+"""Appended to a chat or thread scope: one member's own conversation there."""
+LOCAL_SCOPE = "t:{name}"
+"""The scope of the operator's terminal chat, ``name`` being the OS user."""
+
 # The per-scope keys whose TTL `append_exchange` refreshes (the lock has its own TTL).
 SCOPE_TTL_NAMES = ("history", "model", "options", "usage")
+
+SETTINGS = "settings"
+"""The key name of a user's or a chat's settings (``cb:{u:<id>}:settings``,
+``cb:{c:<id>}:settings``); kept alive by activity, not by one conversation's turns."""
 
 
 def _check(part: str, *, what: str) -> str:
@@ -57,8 +89,8 @@ def chat_key_patterns(chat_id: int) -> tuple[str, str]:
     ``c:<chat_id>:…`` (per topic, per member); the two patterns match exactly those,
     not ``c:<chat_id>5…``. (``{`` and ``}`` are not special in Redis glob patterns.)
     """
-    chat = int(chat_id)
-    return f"{PREFIX}:{{c:{chat}}}:*", f"{PREFIX}:{{c:{chat}:*"
+    chat = CHAT_SCOPE.format(chat_id=int(chat_id))
+    return f"{PREFIX}:{{{chat}}}:*", f"{PREFIX}:{{{chat}:*"
 
 
 def moved_key(name: str, *, old_chat_id: int, new_chat_id: int) -> str:
@@ -67,10 +99,10 @@ def moved_key(name: str, *, old_chat_id: int, new_chat_id: int) -> str:
     Raises ``ValueError`` when ``name`` is not a key of that group (see
     :func:`chat_key_patterns`).
     """
-    old = f"{PREFIX}:{{c:{int(old_chat_id)}"
+    old = f"{PREFIX}:{{" + CHAT_SCOPE.format(chat_id=int(old_chat_id))
     if not name.startswith(old) or name[len(old)] not in ":}":
         raise ValueError(f"{name!r} is not a key of chat {old_chat_id}")
-    return f"{PREFIX}:{{c:{int(new_chat_id)}" + name[len(old):]
+    return f"{PREFIX}:{{" + CHAT_SCOPE.format(chat_id=int(new_chat_id)) + name[len(old) :]
 
 
 def update_key(update_id: int) -> str:
@@ -85,4 +117,5 @@ def provider_session_key(provider: str) -> str:
 
 def user_usage_key(user_id: int, *, day: str) -> str:
     """Return the global hash key of user ``user_id``'s usage on ``day`` (``YYYY-MM-DD``, UTC)."""
-    return f"{PREFIX}:usage:u:{int(user_id)}:{_check(day, what='day')}"
+    user = USER_SCOPE.format(user_id=int(user_id))
+    return f"{PREFIX}:usage:{user}:{_check(day, what='day')}"

@@ -1,27 +1,32 @@
 """The conversation store: every piece of bot state kept in Redis.
 
-Keys (built only by :mod:`storage.keys`; ``S`` is the conversation scope):
+Keys (built only by :mod:`storage.keys`; ``S`` is the conversation scope, ``O`` the
+scope of a user ``u:<user_id>`` or of a chat ``c:<chat_id>``, see :mod:`storage.keys`):
 
 | key | type | TTL | content |
 |---|---|---|---|
 | ``cb:{S}:history`` | list | ttl_seconds | :class:`StoredMessage` JSON, oldest first |
 | ``cb:{S}:model`` | string | ttl_seconds | the chosen model id |
-| ``cb:{S}:options`` | hash | ttl_seconds | display options (name → value) |
+| ``cb:{S}:options`` | hash | ttl_seconds | options of one conversation (name → value) |
 | ``cb:{S}:usage`` | hash | ttl_seconds | ``requests``, ``tokens`` of this scope |
 | ``cb:{S}:lock`` | string | lock ttl | the lock holder's random token |
+| ``cb:{O}:settings`` | hash | ttl_seconds | a user's or a chat's settings (name → value) |
 | ``cb:update:<update_id>`` | string | 1 day | update de-duplication marker |
 | ``cb:provider:<name>:session`` | hash | none | provider cookies (name → value) |
 | ``cb:usage:u:<user_id>:<day>`` | hash | 90 days | ``requests``, ``tokens`` on one UTC day |
 
 Each :meth:`ConversationStore.append_exchange` refreshes the TTL of the conversation's
 history, model, options and usage keys, so a conversation idle for ``ttl_seconds``
-disappears as a whole.
+disappears as a whole. Settings belong to a user or a chat, not to one conversation:
+:meth:`ConversationStore.touch_settings` refreshes their TTL whenever that user or chat
+is active anywhere, so they outlive any one idle conversation and go only when their
+owner has been idle for ``ttl_seconds``.
 """
 
 from __future__ import annotations
 
 import logging
-from contextlib import AbstractAsyncContextManager
+from contextlib import AbstractAsyncContextManager, suppress
 from datetime import UTC, datetime
 
 import redis.asyncio
@@ -29,6 +34,7 @@ from redis.typing import EncodableT, FieldT
 
 from storage.keys import (
     SCOPE_TTL_NAMES,
+    SETTINGS,
     chat_key_patterns,
     key,
     moved_key,
@@ -159,15 +165,61 @@ class ConversationStore:
         await self.redis.set(key(scope, "model"), model, ex=self.ttl_seconds)
 
     async def get_options(self, scope: str) -> dict[str, str]:
-        """Return the conversation's display options (name → value; ``{}`` when none)."""
+        """Return the conversation's options (name → value; ``{}`` when none)."""
         return _text_dict(await self.redis.hgetall(key(scope, "options")))
 
     async def set_option(self, scope: str, name: str, value: str) -> None:
-        """Set one display option (e.g. ``reasoning`` → ``show``) and refresh its TTL."""
-        options_key = key(scope, "options")
+        """Set one option of the conversation (e.g. a thread's ``post``); refresh its TTL."""
+        await self._hset_with_ttl(key(scope, "options"), name, value)
+
+    # -- per-user and per-chat settings ------------------------------------------
+
+    async def get_settings(self, owner: str) -> dict[str, str]:
+        """Return the settings of ``owner`` (name → value; ``{}`` when none).
+
+        ``owner`` is a user's scope ``u:<user_id>`` or a chat's ``c:<chat_id>``.
+        Settings stored by an older version as that scope's conversation ``options``
+        are taken over (renamed to the settings key) on the first read.
+        """
+        settings_key, legacy_key = key(owner, SETTINGS), key(owner, "options")
+        async with self.redis.pipeline(transaction=False) as pipe:  # one slot, one round trip
+            pipe.hgetall(settings_key)
+            pipe.exists(legacy_key)
+            settings, legacy = await pipe.execute()
+        if settings or not legacy:
+            return _text_dict(settings)
+        # LEGACY (until HISTORY_TTL_SECONDS after the release that moved settings out of
+        # `options`): a user's or chat's settings used to be its scope's conversation
+        # options. RENAMENX keeps the TTL and never overwrites newer settings.
+        with suppress(redis.exceptions.ResponseError):  # gone meanwhile
+            await self.redis.renamenx(legacy_key, settings_key)
+        return _text_dict(await self.redis.hgetall(settings_key))
+
+    async def set_setting(self, owner: str, name: str, value: str) -> None:
+        """Set one setting of ``owner`` (e.g. ``reasoning`` → ``hide``) and refresh its TTL.
+
+        ``owner`` is as for :meth:`get_settings`.
+        """
+        await self._hset_with_ttl(key(owner, SETTINGS), name, value)
+
+    async def touch_settings(self, *owners: str) -> None:
+        """Keep the settings of ``owners`` for another ``ttl_seconds``: they were active.
+
+        Call on every update the bot handles from a user (and from a chat); an owner
+        without settings costs one no-op ``EXPIRE``. The keys live on different cluster
+        slots, so the pipeline is not a transaction.
+        """
+        if not owners:
+            return
+        async with self.redis.pipeline(transaction=False) as pipe:
+            for owner in owners:
+                pipe.expire(key(owner, SETTINGS), self.ttl_seconds)
+            await pipe.execute()
+
+    async def _hset_with_ttl(self, hash_key: str, name: str, value: str) -> None:
         async with self.redis.pipeline(transaction=True) as pipe:
-            pipe.hset(options_key, name, value)
-            pipe.expire(options_key, self.ttl_seconds)
+            pipe.hset(hash_key, name, value)
+            pipe.expire(hash_key, self.ttl_seconds)
             await pipe.execute()
 
     # -- coordination ------------------------------------------------------------
@@ -177,13 +229,13 @@ class ConversationStore:
         number of keys moved.
 
         For a group that became a supergroup (Telegram's ``migrate_to_chat_id``): its
-        members' histories, models, options, usage and the group's own switches go on
-        under the new id. Each key is copied with ``DUMP``/``RESTORE`` (keeping its
-        TTL) and then deleted, one key at a time, so it works in a Redis Cluster too,
-        where the old and new keys hash to different slots. Locks are not moved (a
-        reply streaming now releases its own). A key that already exists under the new
-        id is kept and the old one dropped: the new chat's own state is newer.
-        Idempotent: a second call moves nothing.
+        members' histories, models, options, usage and the group's settings (keys of its
+        scope ``c:<chat_id>``) go on under the new id. Each key is copied with
+        ``DUMP``/``RESTORE`` (keeping its TTL) and then deleted, one key at a time, so it
+        works in a Redis Cluster too, where the old and new keys hash to different slots.
+        Locks are not moved (a reply streaming now releases its own). A key that already
+        exists under the new id is kept and the old one dropped: the new chat's own state
+        is newer. Idempotent: a second call moves nothing.
         """
         moved = 0
         for pattern in chat_key_patterns(old_chat_id):

@@ -25,6 +25,7 @@ import httpx
 from bot.app.platforms import build_catalogue, build_clients, check_default_model
 from bot.app.services import open_configured_store, restore_sessions
 from bot.conversation.failures import describe_failure
+from bot.conversation.scope import local_scope
 from bot.conversation.turn import ConversationService, Outcome, StreamState, TurnInput
 from bot.settings import ConfigError, Settings
 from bot.texts import t
@@ -52,8 +53,7 @@ def terminal_scope() -> str:
         user = getpass.getuser()
     except (OSError, KeyError):  # no LOGNAME/USER and no passwd entry (some containers)
         user = "operator"
-    user = user.replace("{", "").replace("}", "") or "operator"
-    return f"t:{user}"
+    return local_scope(user.replace("{", "").replace("}", "") or "operator")
 
 
 class TerminalSink:

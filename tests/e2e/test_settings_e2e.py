@@ -1,0 +1,91 @@
+"""End to end: /settings and group switches outlive an idle conversation while their owner is
+active anywhere."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+
+import pytest
+
+from bench.fake_openai import Answer
+from bench.fake_telegram import BOT_USERNAME
+from bench.loopback import running_bot
+from bot.texts import t
+from tests.e2e.conftest import World, history_of, settle
+
+pytestmark = pytest.mark.timeout(30)
+
+GROUP = -100900
+USER, IDLE, ADMIN = 901, 902, 903
+TTL = 3  # seconds: HISTORY_TTL_SECONDS for the expiry test (the setting's floor is 60)
+REASONING = "I weigh the question step by step before I answer it. " * 2
+
+
+async def hide_reasoning(world: World, user_id: int) -> None:
+    """``user_id`` opens /settings in their private chat and presses "hide reasoning"."""
+    presses = len(world.telegram.calls_of("answerCallbackQuery"))
+    world.telegram.push_text(chat_id=user_id, user_id=user_id, text="/settings")
+    await settle(lambda: any(m.reply_markup for m in world.telegram.bot_messages(user_id)))
+    menu = next(m for m in world.telegram.bot_messages(user_id) if m.reply_markup)
+    data = menu.reply_markup["inline_keyboard"][0][0]["callback_data"]
+    assert data.endswith("reasoning|hide")
+    world.telegram.push_callback(
+        chat_id=user_id, user_id=user_id, message_id=menu.message_id, data=data
+    )
+    await settle(lambda: len(world.telegram.calls_of("answerCallbackQuery")) > presses)
+
+
+async def asked_model(world: World, *, times: int) -> None:
+    """Wait until the model has been asked ``times`` questions."""
+    await settle(lambda: len(world.openai.requests) == times)
+
+
+def last_text(world: World, chat_id: int) -> str:
+    """The text of the bot's newest message in ``chat_id`` ("" when none)."""
+    messages = world.telegram.bot_messages(chat_id)
+    return messages[-1].text if messages else ""
+
+
+async def test_settings_outlive_the_ttl_while_their_owner_is_active_in_a_group(
+    world: World,
+) -> None:
+    """With HISTORY_TTL_SECONDS = 3: a user who hid reasoning in private and then only asks
+    in a group keeps it past the TTL, and the group keeps its /shared switch; a user idle
+    since hiding it gets reasoning shown again."""
+    settings = world.settings().model_copy(update={"history_ttl_seconds": TTL})
+    world.telegram.admins.add(ADMIN)
+    async with running_bot(settings):
+        await hide_reasoning(world, USER)
+        await hide_reasoning(world, IDLE)
+        world.telegram.push_text(
+            chat_id=GROUP, user_id=ADMIN, text="/shared", chat_type="supergroup"
+        )
+        await settle(lambda: last_text(world, GROUP) == t("shared_on", "en"))
+        set_at, asked = time.monotonic(), 0
+        while time.monotonic() - set_at < TTL + 1.5:  # USER asks in the group only
+            world.telegram.push_text(
+                chat_id=GROUP,
+                user_id=USER,
+                chat_type="supergroup",
+                text=f"@{BOT_USERNAME} question {asked}",
+            )
+            asked += 1
+            await asked_model(world, times=asked)
+            await asyncio.sleep(0.5)
+        world.openai.script += [
+            Answer("Group answer.", reasoning=REASONING),
+            Answer("Private answer.", reasoning=REASONING),
+        ]
+        world.telegram.push_text(
+            chat_id=GROUP, user_id=USER, chat_type="supergroup", text=f"@{BOT_USERNAME} think"
+        )
+        await settle(lambda: last_text(world, GROUP).endswith("Group answer."))
+        world.telegram.push_text(chat_id=IDLE, user_id=IDLE, text="think")
+        await settle(lambda: last_text(world, IDLE).endswith("Private answer."))
+    assert last_text(world, GROUP) == "Group answer.", "USER's hidden reasoning was kept"
+    assert last_text(world, IDLE).startswith("Thought for"), "IDLE's setting expired"
+    shared = await history_of(world.redis_url, f"c:{GROUP}")
+    assert [e["content"] for e in shared[-2:]] == ["think", "Group answer."], (
+        "the group's shared switch was kept"
+    )
