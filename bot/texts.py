@@ -122,6 +122,10 @@ _TEXTS: dict[str, dict[Lang, str]] = {
         "en": "That model is no longer available. Send /model to choose again.",
         "zh": "该模型已不可用。请发送 /model 重新选择。",
     },
+    "menu_too_old": {
+        "en": "This menu is too old for me to change. Send {command} to open a new one.",
+        "zh": "这个菜单太旧了，已无法使用。请发送 {command} 打开新的菜单。",
+    },
     "not_your_menu": {
         "en": "This menu belongs to someone else. Send /model to open your own.",
         "zh": "这个菜单属于其他人。请发送 /model 打开你自己的菜单。",

@@ -1,24 +1,28 @@
 """End to end: /settings and group switches outlive an idle conversation while their owner is
-active anywhere."""
+active anywhere; presses on menus too old for the bot to read change nothing."""
 
 from __future__ import annotations
 
 import asyncio
+import logging
 import time
+from typing import Any
 
 import pytest
+import redis.asyncio as redis
 
 from bench.fake_openai import Answer
 from bench.fake_telegram import BOT_USERNAME
 from bench.loopback import running_bot
 from bot.texts import t
-from tests.e2e.conftest import World, history_of, settle
+from tests.e2e.conftest import BotRunner, World, history_of, settle
 
 pytestmark = pytest.mark.timeout(30)
 
 GROUP = -100900
 USER, IDLE, ADMIN = 901, 902, 903
 TTL = 3  # seconds: HISTORY_TTL_SECONDS for the expiry test (the setting's floor is 60)
+MENU = 5  # message id of the menu too old to read
 REASONING = "I weigh the question step by step before I answer it. " * 2
 
 
@@ -89,3 +93,69 @@ async def test_settings_outlive_the_ttl_while_their_owner_is_active_in_a_group(
     assert [e["content"] for e in shared[-2:]] == ["think", "Group answer."], (
         "the group's shared switch was kept"
     )
+
+
+def press_on_inaccessible_menu(
+    world: World, *, chat: dict[str, Any], user_id: int, data: str, language_code: str
+) -> None:
+    """Queue a button press whose message the bot can no longer read: Telegram sends an
+    ``InaccessibleMessage`` (``date`` 0; Bot API "MaybeInaccessibleMessage")."""
+    world.telegram.push_update(
+        {
+            "callback_query": {
+                "id": f"old-{user_id}-{data}",
+                "chat_instance": "ci",
+                "data": data,
+                "from": {
+                    "id": user_id,
+                    "is_bot": False,
+                    "first_name": "U",
+                    "language_code": language_code,
+                },
+                "message": {"chat": chat, "message_id": MENU, "date": 0},
+            }
+        }
+    )
+
+
+async def test_a_press_on_a_menu_too_old_to_read_changes_nothing(
+    world: World, bot: BotRunner, caplog: pytest.LogCaptureFixture
+) -> None:
+    """A /model press in a group and a /settings press in private on messages the bot can no
+    longer read are answered "too old" (in the user's language), raise no error and change
+    neither the model nor the setting."""
+    group = {"id": GROUP, "type": "supergroup", "title": "Class"}
+    private = {"id": USER, "type": "private", "first_name": "U"}
+    async with bot():
+        press_on_inaccessible_menu(
+            world, chat=group, user_id=USER, language_code="en", data=f"m|{USER}|local:model-b"
+        )
+        press_on_inaccessible_menu(
+            world, chat=private, user_id=USER, language_code="zh", data=f"s|{USER}|reasoning|hide"
+        )
+        await settle(lambda: len(world.telegram.calls_of("answerCallbackQuery")) == 2)
+        world.telegram.push_text(
+            chat_id=GROUP,
+            user_id=USER,
+            chat_type="supergroup",
+            text=f"@{BOT_USERNAME} which model?",
+        )
+        await settle(lambda: len(world.openai.requests) == 1)
+    answers = {
+        (c.params["text"], c.params.get("show_alert"))
+        for c in world.telegram.calls_of("answerCallbackQuery")
+    }
+    assert answers == {
+        (t("menu_too_old", "en", command="/model"), True),
+        (t("menu_too_old", "zh", command="/settings"), True),
+    }
+    assert not [c for c in world.telegram.calls if c.params.get("message_id") == MENU], (
+        "the old menu was not touched"
+    )
+    assert world.openai.requests[0]["model"] == "model-a"
+    client = redis.from_url(world.redis_url)
+    try:
+        assert await client.exists(f"cb:{{u:{USER}}}:settings") == 0
+    finally:
+        await client.aclose()
+    assert not [r for r in caplog.records if r.levelno >= logging.ERROR]
