@@ -25,6 +25,7 @@ import handlers
 from bot.app.ordering import OrderedUpdateProcessor
 from bot.app.platforms import build_catalogue, build_clients, check_default_model
 from bot.app.services import open_configured_store, restore_sessions
+from bot.app.updates import skipping_bot
 from bot.conversation.turn import ConversationService
 from bot.reply.stream import ReplyFactory
 from bot.scheduler.clock import MonotonicClock
@@ -165,9 +166,9 @@ def build_application(
         builder = builder.updater(None)
     app: BotApplication = (
         builder
-        .token(settings.telegram_bot_token.get_secret_value())
-        .base_url(settings.telegram_base_url)
-        .base_file_url(settings.telegram_base_file_url)
+        .bot(skipping_bot(settings.telegram_bot_token.get_secret_value(),
+                          base_url=settings.telegram_base_url,
+                          base_file_url=settings.telegram_base_file_url))
         .context_types(context_types)
         .concurrent_updates(OrderedUpdateProcessor(MAX_CONCURRENT_UPDATES))
         .post_init(functools.partial(_post_init, settings=settings, transport=transport))
