@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Iterable, Iterator
-from urllib.parse import unquote, urlsplit
+from urllib.parse import quote, unquote, urlsplit
 
 from pydantic import BaseModel, SecretStr
 
@@ -48,12 +48,17 @@ class RedactingFilter(logging.Filter):
     """Replaces each known secret (bot token, API keys, cookies) in a log record by ``***``.
 
     A safety net: code already avoids logging secrets, but a library's message (an
-    httpx URL holding the bot token, say) must not slip through.
+    httpx URL holding the bot token, say) must not slip through. Each secret is also
+    replaced percent-encoded, as it shows in a URL (``123:abc`` → ``123%3Aabc`` in a
+    webhook path of an access-log line). Secrets under 6 characters are left alone:
+    they would blank out common words.
     """
 
     def __init__(self, secrets: Iterable[str]) -> None:
         super().__init__()
-        self._secrets = sorted({s for s in secrets if len(s) >= 6}, key=len, reverse=True)
+        kept = {s for s in secrets if len(s) >= 6}
+        forms = kept | {quote(s, safe="") for s in kept} | {quote(s) for s in kept}
+        self._secrets = sorted(forms, key=len, reverse=True)
 
     def redact(self, text: str) -> str:
         """``text`` with every secret replaced."""

@@ -6,6 +6,7 @@ import logging
 import os
 import subprocess
 import sys
+from collections.abc import Iterator
 
 import pytest
 
@@ -26,6 +27,17 @@ def clean_env(monkeypatch: pytest.MonkeyPatch, tmp_path: object) -> None:
     for name in _ENV_NAMES:
         monkeypatch.delenv(name, raising=False)
     monkeypatch.chdir(str(tmp_path))
+
+
+@pytest.fixture(autouse=True)
+def keep_root_logger() -> Iterator[None]:
+    """main() installs its log handler on stderr (captured here); take it out afterwards, so
+    later tests do not write to a closed capture."""
+    root = logging.getLogger()
+    handlers, level = root.handlers[:], root.level
+    yield
+    root.handlers[:] = handlers
+    root.setLevel(level)
 
 
 def runnable_env(monkeypatch: pytest.MonkeyPatch) -> None:

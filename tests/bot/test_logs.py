@@ -9,7 +9,7 @@ from typing import Any, get_args
 import pytest
 from pydantic import BaseModel, SecretStr
 
-from bot.app.logs import secrets_of, setup_logging
+from bot.app.logs import RedactingFilter, secrets_of, setup_logging
 from bot.settings import Settings
 
 REDIS_PASSWORD = "pa%40ss-word-42"
@@ -102,3 +102,12 @@ def test_setup_logging_uses_the_log_level(capsys: pytest.CaptureFixture[str]) ->
     logging.getLogger("test").warning("loud")
     err = capsys.readouterr().err
     assert "loud" in err and "quiet" not in err
+
+
+def test_a_percent_encoded_secret_is_redacted_too() -> None:
+    """A secret as it shows in a URL path (``:`` as ``%3A``, ``/`` as ``%2F``) is replaced too."""
+    redactor = RedactingFilter(["123456:AAA/bbb+ccc"])
+    line = '"POST /123456%3AAAA%2Fbbb%2Bccc HTTP/1.1" 200'
+    record = logging.LogRecord("uvicorn.access", logging.INFO, __file__, 1, line, (), None)
+    assert redactor.filter(record)
+    assert record.getMessage() == '"POST /*** HTTP/1.1" 200'
