@@ -10,10 +10,21 @@ is driven by hand, so it is called here).
 One process: the send scheduler's budgets (Telegram's per-chat, per-group and global
 limits) are counted in this process, so several replicas behind one bot token would
 each spend the whole budget.
+
+What a request can cost is bounded: a body over :data:`MAX_BODY_BYTES` is refused with
+413 (by its ``Content-Length``, or while a chunked body streams in), a body not complete
+within :data:`BODY_TIMEOUT_SECONDS` gets 408 and the connection closed, JSON nested
+deeper than :data:`MAX_JSON_DEPTH` (or too deep for ``json.loads``, which raises
+``RecursionError``) is a 400. An update PTB cannot parse is answered 200 and logged once
+(:mod:`bot.app.updates`). uvicorn's loggers write through the root logger's handlers,
+which :func:`bot.app.logs.setup_logging` gives the secret redaction. uvicorn has no
+timeout for a client that trickles its request *headers*; the reverse proxy that
+terminates TLS in front of it bounds those.
 """
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import json
 import logging
@@ -21,55 +32,199 @@ import secrets
 import signal
 import threading
 from collections.abc import AsyncIterator, Iterator
-from urllib.parse import urlsplit
+from typing import Any
+from urllib.parse import quote, unquote, urlsplit
 
 import uvicorn
 from starlette.applications import Starlette
-from starlette.requests import Request
+from starlette.requests import ClientDisconnect, Request
 from starlette.responses import PlainTextResponse, Response
 from starlette.routing import Route
-from telegram import Update
 
+from bot.app.updates import PoisonLog, parse_update, update_id_of
 from bot.app.wiring import ALLOWED_UPDATES, BotApplication, build_application, started
 from bot.settings import Settings
 
-__all__ = ["SECRET_HEADER", "running_webhook_bot", "serve_webhook", "webhook_app"]
+__all__ = [
+    "BODY_TIMEOUT_SECONDS",
+    "MAX_BODY_BYTES",
+    "MAX_JSON_DEPTH",
+    "SECRET_HEADER",
+    "UVICORN_LOGGERS",
+    "running_webhook_bot",
+    "serve_webhook",
+    "server_config",
+    "webhook_app",
+]
 
 log = logging.getLogger(__name__)
 
 SECRET_HEADER = "X-Telegram-Bot-Api-Secret-Token"
+MAX_BODY_BYTES = 1024 * 1024
+"""A larger request body gets 413 (an update is a few KB; Telegram caps a text at 4096
+characters)."""
+BODY_TIMEOUT_SECONDS = 10.0
+"""The whole body must arrive within this many seconds of the headers, else 408."""
+MAX_JSON_DEPTH = 64
+"""Deeper-nested JSON gets 400 (a real update nests about ten levels)."""
+UVICORN_LOGGERS = ("uvicorn", "uvicorn.error", "uvicorn.access", "uvicorn.asgi")
+"""The loggers uvicorn writes to (uvicorn ``config.LOGGING_CONFIG`` and ``configure_logging``)."""
+
+_PATH_CHARACTERS = "/:@!$&'()*+,;="
+"""Characters RFC 3986 allows unescaped in a path besides the unreserved ones (``pchar``)."""
 
 
-def webhook_app(application: BotApplication, *, secret: str, path: str) -> Starlette:
+class _AccessPathAsWritten(logging.Filter):
+    """Writes the path in uvicorn's access lines with only what RFC 3986 escapes escaped.
+
+    uvicorn logs the path through ``urllib.parse.quote`` (``get_path_with_query_string``),
+    which escapes ``:``: a bot token in the webhook path (``/123:ABC…``) would be logged
+    as ``/123%3AABC…`` and slip past the redaction, which looks for the token as written.
+    Control characters and spaces stay escaped.
+    """
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        """Rewrite the path argument of an access record; always keeps the record."""
+        args = record.args
+        if isinstance(args, tuple) and len(args) == 5 and isinstance(args[2], str):
+            path, mark, query = args[2].partition("?")
+            path = quote(unquote(path), safe=_PATH_CHARACTERS)
+            record.args = (*args[:2], path + mark + query, *args[3:])
+        return True
+
+
+class _Refused(Exception):
+    """The request is answered ``status`` without reaching the bot."""
+
+    def __init__(self, status: int, reason: str) -> None:
+        super().__init__(reason)
+        self.status = status
+        self.reason = reason
+
+
+async def _read_body(request: Request, *, limit: int, within: float) -> bytes:
+    """The request body, at most ``limit`` bytes, all of it within ``within`` seconds.
+
+    Raises :class:`_Refused` (413 too large, 408 too slow, 400 when the client went away).
+    """
+    declared = request.headers.get("content-length")
+    if declared is not None and declared.isdecimal() and int(declared) > limit:
+        raise _Refused(413, f"Content-Length {declared}")
+    body = bytearray()
+    try:
+        async with asyncio.timeout(within):
+            async for chunk in request.stream():
+                body += chunk
+                if len(body) > limit:
+                    raise _Refused(413, f"body over {limit} bytes")
+    except TimeoutError:
+        raise _Refused(408, f"body not complete within {within:g} s") from None
+    except ClientDisconnect:
+        raise _Refused(400, "client disconnected mid-body") from None
+    return bytes(body)
+
+
+def _json_depth(value: object) -> int:
+    """How deeply ``value`` (parsed JSON) nests: 0 for a scalar, 1 for ``[]`` or ``{}``."""
+    deepest = 0
+    stack: list[tuple[Any, int]] = [(value, 1)] if isinstance(value, dict | list) else []
+    while stack:
+        item, depth = stack.pop()
+        deepest = max(deepest, depth)
+        children = item.values() if isinstance(item, dict) else item
+        stack.extend((child, depth + 1) for child in children if isinstance(child, dict | list))
+    return deepest
+
+
+def _decode_update(body: bytes) -> dict[str, Any]:
+    """The body as a raw update: a JSON object with an integer ``update_id``.
+
+    Raises :class:`_Refused` (400) for anything else: not JSON (or not UTF-8/16/32),
+    nested deeper than :data:`MAX_JSON_DEPTH`, not an object, no integer ``update_id``.
+    """
+    try:
+        data = json.loads(body)
+    except (ValueError, RecursionError) as exc:  # JSONDecodeError, UnicodeDecodeError are too
+        raise _Refused(400, f"not JSON ({type(exc).__name__})") from None
+    if _json_depth(data) > MAX_JSON_DEPTH:
+        raise _Refused(400, f"JSON nested deeper than {MAX_JSON_DEPTH}")
+    if not isinstance(data, dict) or update_id_of(data) is None:
+        raise _Refused(400, "not an object with an integer update_id")
+    return data
+
+
+def webhook_app(
+    application: BotApplication,
+    *,
+    secret: str,
+    path: str,
+    body_timeout: float = BODY_TIMEOUT_SECONDS,
+    poison: PoisonLog | None = None,
+) -> Starlette:
     """The ASGI app: ``POST path`` takes one update, ``GET /healthz`` answers ``ok``.
 
-    A request without the right secret header gets 403 and is dropped; a body that is
-    not an update gets 400 (logged; Telegram does not resend a 4xx); an update is put
-    on the Application's queue and answered 200 at once (the turn runs after).
+    A request without the right secret header gets 403 and is dropped (its body unread);
+    a body over :data:`MAX_BODY_BYTES` gets 413 and one not complete within
+    ``body_timeout`` seconds 408, both with ``Connection: close``; a body that is not an
+    update (not JSON, too deep, not an object with an integer ``update_id``) gets 400
+    (logged; Telegram does not resend a 4xx). An update is put on the Application's queue
+    and answered 200 at once (the turn runs after); one PTB cannot parse is answered 200
+    too, so Telegram does not deliver it again, and logged once to ``poison``.
     """
+    skipped = poison or PoisonLog()
 
     async def receive(request: Request) -> Response:
         given = request.headers.get(SECRET_HEADER, "")
         if not secrets.compare_digest(given.encode(), secret.encode()):
-            log.warning("webhook request without the right secret token from %s",
-                        request.client.host if request.client else "?")
+            log.warning(
+                "webhook request without the right secret token from %s",
+                request.client.host if request.client else "?",
+            )
             return Response(status_code=403)
         try:
-            update = Update.de_json(await request.json(), application.bot)
-        except (json.JSONDecodeError, UnicodeDecodeError, TypeError, KeyError, ValueError,
-                AttributeError) as exc:  # not JSON, not an object, not an Update
-            log.warning("webhook body is not an update: %s", type(exc).__name__)
-            return Response(status_code=400)
-        await application.update_queue.put(update)
+            data = _decode_update(
+                await _read_body(request, limit=MAX_BODY_BYTES, within=body_timeout)
+            )
+        except _Refused as refused:
+            log.warning("webhook body refused with %d: %s", refused.status, refused.reason)
+            headers = {"Connection": "close"} if refused.status in (408, 413) else None
+            return Response(status_code=refused.status, headers=headers)
+        update = parse_update(data, application.bot, skipped)
+        if update is not None:
+            await application.update_queue.put(update)
         return Response(status_code=200)
 
     async def health(request: Request) -> Response:
         return PlainTextResponse("ok")
 
-    return Starlette(routes=[
-        Route(path, receive, methods=["POST"]),
-        Route("/healthz", health, methods=["GET"]),
-    ])
+    return Starlette(
+        routes=[
+            Route(path, receive, methods=["POST"]),
+            Route("/healthz", health, methods=["GET"]),
+        ]
+    )
+
+
+def server_config(asgi: Starlette, *, host: str, port: int) -> uvicorn.Config:
+    """uvicorn's configuration for the webhook, logging through the root logger.
+
+    ``log_config=None`` keeps uvicorn from installing its own handlers (uvicorn
+    ``Config.configure_logging``), and handlers a previous uvicorn configuration left on
+    its loggers in this process are removed, so uvicorn's lines (``uvicorn.error``;
+    ``uvicorn.access``, quiet below WARNING) reach the root handlers and their secret
+    redaction: a URL path holding the bot token or the webhook secret is logged as ``***``
+    (the access lines' path unescaped where RFC 3986 allows, see ``_AccessPathAsWritten``).
+    """
+    for name in UVICORN_LOGGERS:
+        logger = logging.getLogger(name)
+        logger.handlers.clear()
+        logger.propagate = True
+    access = logging.getLogger("uvicorn.access")
+    if not any(isinstance(f, _AccessPathAsWritten) for f in access.filters):
+        access.addFilter(_AccessPathAsWritten())
+    return uvicorn.Config(
+        asgi, host=host, port=port, log_config=None, log_level="warning", lifespan="off"
+    )
 
 
 @contextlib.asynccontextmanager
@@ -84,8 +239,9 @@ async def running_webhook_bot(settings: Settings) -> AsyncIterator[Starlette]:
         raise ValueError("webhook mode needs WEBHOOK_URL")
     secret = settings.webhook_secret.get_secret_value()
     async with started(build_application(settings, polling=False)) as app:
-        await app.bot.set_webhook(settings.webhook_url, secret_token=secret,
-                                  allowed_updates=ALLOWED_UPDATES)
+        await app.bot.set_webhook(
+            settings.webhook_url, secret_token=secret, allowed_updates=ALLOWED_UPDATES
+        )
         yield webhook_app(app, secret=secret, path=urlsplit(settings.webhook_url).path or "/")
 
 
@@ -100,10 +256,8 @@ async def serve_webhook(settings: Settings) -> None:
     it serves.
     """
     async with running_webhook_bot(settings) as asgi:
-        config = uvicorn.Config(asgi, host=settings.webhook_listen, port=settings.webhook_port,
-                                log_level="warning", lifespan="off")
-        log.info("webhook mode: listening on %s:%d", settings.webhook_listen,
-                 settings.webhook_port)
+        config = server_config(asgi, host=settings.webhook_listen, port=settings.webhook_port)
+        log.info("webhook mode: listening on %s:%d", settings.webhook_listen, settings.webhook_port)
         with _signals_stop_gracefully():
             await uvicorn.Server(config).serve()
 
