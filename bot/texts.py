@@ -134,6 +134,22 @@ _TEXTS: dict[str, dict[Lang, str]] = {
         "en": "I can read text and images. Please send your question as text.",
         "zh": "我能读取文字和图片。请用文字发送你的问题。",
     },
+    # what the bot does not take: unsupported message kinds, commands, buttons
+    "unsupported_kind": {
+        "en": "I can read text, and photos or image files when the model sees images "
+        "(marked 👁 in /model). Please send your question as text.",
+        "zh": "我能读取文字；当前模型可识别图片时（/model 中标有 👁）也能读取照片和图片文件。"
+        "请用文字发送你的问题。",
+    },
+    "unknown_command": {
+        "en": "Unknown command; /help lists them.",
+        "zh": "未知命令；/help 查看所有命令。",
+    },
+    "button_unknown": {
+        "en": "This button no longer works. Send /model or /settings to open a new menu.",
+        "zh": "这个按钮已失效。请发送 /model 或 /settings 打开新的菜单。",
+    },
+    "model_already": {"en": "{model} is already selected.", "zh": "当前已是模型 {model}。"},
     "error_generic": {
         "en": "Something went wrong on my side while answering. Please try again.",
         "zh": "回答时我这边出了问题，请再试一次。",
