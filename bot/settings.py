@@ -106,6 +106,9 @@ class Settings(_PlatformSettings):
     default_model: str = ""
     system_prompt: str = "You are a helpful assistant. Answer in the language of the question."
     models_file: Path | None = None
+    # Tokens one answer may take (the request's max_tokens) unless the model's catalogue
+    # entry sets its own; 0: no cap sent.
+    max_tokens: int = Field(4096, ge=0)
     user_daily_turns: int = Field(0, ge=0)
     user_turns_per_minute: int = Field(0, ge=0)
 

@@ -15,6 +15,8 @@ written in the same format an operator uses to extend or trim them::
     vision = false                    # optional, default false (or the existing value)
     reasoning = false                 # optional, default false (or the existing value)
     context_window = 65536            # optional, tokens, default 32768
+    max_tokens = 8192                 # optional, tokens the model may generate per answer;
+                                      # default: MAX_TOKENS; 0 sends no cap
 
     [[models]]
     platform = "zju"
@@ -87,7 +89,9 @@ class ModelInfo:
     """One chat model of one platform.
 
     ``key`` is ``"<platform>:<model>"``; ``model`` the wire id; ``context_window`` in
-    tokens. Raises ``ValueError`` when ``key`` does not match platform and model.
+    tokens; ``max_tokens`` the cap on the tokens one answer may take (the request's
+    ``max_tokens``; ``None``: the bot's ``MAX_TOKENS`` setting; 0: no cap sent). Raises
+    ``ValueError`` when ``key`` does not match platform and model.
     """
 
     key: str
@@ -97,6 +101,7 @@ class ModelInfo:
     vision: bool = False
     reasoning: bool = False
     context_window: int = DEFAULT_CONTEXT_WINDOW
+    max_tokens: int | None = None
 
     def __post_init__(self) -> None:
         if self.key != f"{self.platform}:{self.model}":
@@ -136,6 +141,7 @@ class CatalogueEntry:
     vision: bool | None = None
     reasoning: bool | None = None
     context_window: int | None = None
+    max_tokens: int | None = None
 
     @property
     def key(self) -> str:
@@ -148,7 +154,7 @@ class CatalogueEntry:
             base = ModelInfo(self.key, self.platform, self.model, self.model)
         changes: dict[str, Any] = {
             name: value
-            for name in ("display_name", "vision", "reasoning", "context_window")
+            for name in ("display_name", "vision", "reasoning", "context_window", "max_tokens")
             if (value := getattr(self, name)) is not None
         }
         return replace(base, **changes)
@@ -161,6 +167,7 @@ _FIELD_TYPES: dict[str, type] = {
     "vision": bool,
     "reasoning": bool,
     "context_window": int,
+    "max_tokens": int,
     "remove": bool,
 }
 
@@ -188,6 +195,8 @@ def _parse_entry(raw: dict[str, Any], *, where: str) -> CatalogueEntry:
         raise CatalogueError(f"{where}: 'platform' must not contain ':'")
     if raw.get("context_window", 1) <= 0:
         raise CatalogueError(f"{where}: 'context_window' must be a positive number of tokens")
+    if raw.get("max_tokens", 0) < 0:
+        raise CatalogueError(f"{where}: 'max_tokens' must be a number of tokens, or 0 for no cap")
     if raw.get("remove") and set(raw) - {"platform", "model", "remove"}:
         raise CatalogueError(f"{where}: an entry with remove = true takes no other fields")
     return CatalogueEntry(where=where, **raw)
@@ -279,6 +288,18 @@ class Catalogue:
             else:
                 models[entry.key] = entry.merged(models.get(entry.key))
         return Catalogue(self._platforms.values(), models.values(), enabled=self._enabled)
+
+    def with_default_max_tokens(self, max_tokens: int) -> Catalogue:
+        """A new catalogue where every model without a ``max_tokens`` of its own gets
+        ``max_tokens`` (the bot's ``MAX_TOKENS``; 0: no cap). Raises ``ValueError`` when
+        ``max_tokens`` is negative."""
+        if max_tokens < 0:
+            raise ValueError("max_tokens must be 0 (no cap) or a number of tokens")
+        models = [
+            m if m.max_tokens is not None else replace(m, max_tokens=max_tokens)
+            for m in self._models.values()
+        ]
+        return Catalogue(self._platforms.values(), models, enabled=self._enabled)
 
     def platforms(self) -> list[PlatformInfo]:
         """Every known platform, enabled or not, in order."""

@@ -101,7 +101,14 @@ def message_payload(message: ChatMessage, *, quirks: OpenAIQuirks) -> dict[str, 
 
 
 def build_chat_body(request: ChatRequest, *, quirks: OpenAIQuirks) -> dict[str, Any]:
-    """Build the JSON body of ``POST /chat/completions`` (always ``stream: true``)."""
+    """Build the JSON body of ``POST /chat/completions`` (always ``stream: true``).
+
+    ``request.max_tokens``, when set, goes as the chat-completions ``max_tokens``: the
+    field Zhipu/Z.ai, DashScope, DeepSeek, vLLM and llama.cpp's server read (llama.cpp's
+    ``n_predict`` defaults to -1: uncapped, it may generate until its context is full).
+    OpenAI deprecated it for ``max_completion_tokens`` and its o-series models refuse it:
+    give such a model ``max_tokens = 0`` in the catalogue to send none.
+    """
     body: dict[str, Any] = {
         "model": request.model,
         "messages": [message_payload(m, quirks=quirks) for m in request.messages],
@@ -124,6 +131,8 @@ def build_chat_body(request: ChatRequest, *, quirks: OpenAIQuirks) -> dict[str, 
             body["enable_thinking"] = request.thinking
     if request.user_id and quirks.user_field:
         body[quirks.user_field] = request.user_id
+    if request.max_tokens:
+        body["max_tokens"] = request.max_tokens
     return body
 
 

@@ -42,7 +42,9 @@ class ChatRequest:
     ``model`` is the provider's model id (not the catalogue's display name);
     ``thinking`` switches a reasoning model's thinking on or off where the platform
     has a switch (``None`` leaves the platform default); ``temperature`` is passed
-    through when set; ``user_id`` is an opaque end-user id some platforms accept.
+    through when set; ``user_id`` is an opaque end-user id some platforms accept;
+    ``max_tokens`` caps the tokens the model may generate (the chat-completions
+    ``max_tokens``; reasoning counts toward it on most platforms), ``None`` sends no cap.
     """
 
     model: str
@@ -50,6 +52,7 @@ class ChatRequest:
     temperature: float | None = None
     thinking: bool | None = None
     user_id: str | None = None
+    max_tokens: int | None = None
 
 
 @dataclass(frozen=True, slots=True)

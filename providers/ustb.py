@@ -116,6 +116,7 @@ class USTBClient:
         read_interval: float = READ_INTERVAL,
     ) -> None:
         self.name = name
+        self.first_token_timeout = first_token_timeout
         self._splitter_factory = splitter_factory
         self._cookies: dict[str, str] = {}
         self._secrets: set[str] = set()
@@ -170,6 +171,9 @@ class USTBClient:
         ProviderConnectionError (before the first event), StreamBroken (a transport
         error after it), MalformedChunk (an undecodable event or body), TruncatedStream
         (closed before any text). The response is closed on every path.
+        ``request.max_tokens`` is not sent: the ``compose_chat`` form has no field that
+        caps the answer (docs/providers.md "USTB web chat" lists its fields; the nearest,
+        ``thinking_budget``, bounds only the reasoning of newer servers).
         """
         model = request.model
         content, history = fold_messages(request.messages, provider=self.name, model=model)

@@ -210,7 +210,8 @@ def enabled_platforms(settings: Settings) -> list[PlatformConfig]:
 
 
 def _catalogue_for(configs: Iterable[PlatformConfig], settings: Settings) -> Catalogue:
-    """Built-ins, then endpoint-declared models, then ``MODELS_FILE``, for these platforms."""
+    """Built-ins, then endpoint-declared models, then ``MODELS_FILE``, for these platforms;
+    ``MAX_TOKENS`` for the models that name no ``max_tokens``."""
     configs = list(configs)
     builtin = _builtin_platforms(settings)
     platforms = [*builtin.values(), *(c.info for c in configs if c.info.name not in builtin)]
@@ -219,7 +220,7 @@ def _catalogue_for(configs: Iterable[PlatformConfig], settings: Settings) -> Cat
     catalogue = catalogue.apply(entry for c in configs for entry in c.models)
     if settings.models_file is not None:
         catalogue = catalogue.apply(load_catalogue_file(settings.models_file))
-    return catalogue
+    return catalogue.with_default_max_tokens(settings.max_tokens)
 
 
 def build_catalogue(settings: Settings) -> Catalogue:

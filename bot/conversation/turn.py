@@ -14,6 +14,9 @@ A turn, in order:
 4. on "context too long" drops the older half of the history and tries once more;
 5. stores the user message and the answer together, only when the answer ends
    (complete, stopped by ``/stop``, or interrupted). Reasoning is never stored.
+
+Each request carries the model's ``max_tokens`` (its catalogue entry, where the bot's
+``MAX_TOKENS`` fills in those without one; 0 sends no cap).
 """
 
 from __future__ import annotations
@@ -324,7 +327,12 @@ class ConversationService:
                 content = "[image] " * len(stored.image_file_ids) + content
             messages.append(ChatMessage(stored.role, content))
         messages.append(ChatMessage("user", turn.text, images=turn.images))
-        return ChatRequest(model=model.model, messages=tuple(messages), user_id=str(turn.user_id))
+        return ChatRequest(
+            model=model.model,
+            messages=tuple(messages),
+            user_id=str(turn.user_id),
+            max_tokens=model.max_tokens or None,
+        )
 
     async def _store_exchange(
         self, turn: TurnInput, state: StreamState, outcome: Outcome, model: ModelInfo

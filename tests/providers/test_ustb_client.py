@@ -584,3 +584,24 @@ async def test_client_satisfies_chat_client_protocol() -> None:
     assert isinstance(client, ChatClient)
     assert client.name == "campus"
     await client.aclose()
+
+
+async def test_max_tokens_is_not_sent() -> None:
+    """A request's max_tokens leaves the form as it is: USTB's form has no field for a cap."""
+    server = FakeServer(stream_response(FakeBody([sse(envelope("hi"))])))
+    client = make_client(server, first_token_timeout=5.0)
+    try:
+        capped = ChatRequest(model="DeepSeek", messages=(ChatMessage("user", "q"),), max_tokens=99)
+        await collect(client, capped)
+    finally:
+        await client.aclose()
+    fields = form_fields(server.requests[0])
+    assert [name for name, _ in fields] == [
+        "content",
+        "compose_id",
+        "deep_search",
+        "model_name",
+        "internet_search",
+    ]
+    assert "99" not in [value for _, value in fields]
+    assert client.first_token_timeout == 5.0, "the retry budget reads it"
