@@ -4,6 +4,18 @@ Every client opened here uses ``decode_responses=True``: commands return ``str``
 (all stored values are UTF-8 text: JSON, model names, cookie values). The store also
 accepts a client with ``decode_responses=False``, so callers that build their own
 client are not forced into either.
+
+A real server's client survives a restart of the server: pooled connections die with
+it, so every command is retried (:data:`RETRIES` times, exponential backoff with jitter,
+on ``ConnectionError`` and ``TimeoutError``) on a fresh connection, and a connection
+idle for over :data:`HEALTH_CHECK_INTERVAL` seconds is checked with ``PING`` before use
+(redis-py's ``Retry`` and ``health_check_interval``:
+https://redis.readthedocs.io/en/stable/retry.html). A retried command may run twice
+on the server when only its reply was lost, so the store's writes are idempotent
+where a double would show (see :mod:`storage.store`). A server that stays down costs
+a command about :data:`CONNECT_TIMEOUT` seconds per attempt at most (a refused
+connection fails at once), then the error propagates. Options in the URL's query
+(``?socket_timeout=10``) take precedence over these defaults.
 """
 
 from __future__ import annotations
@@ -12,7 +24,9 @@ from urllib.parse import urlsplit
 
 import fakeredis
 import redis.asyncio
-from redis.exceptions import RedisError
+from redis.asyncio.retry import Retry
+from redis.backoff import ExponentialWithJitterBackoff
+from redis.exceptions import ConnectionError, RedisError, TimeoutError
 
 from storage.errors import StorageUnavailable
 
@@ -35,6 +49,17 @@ MAX_CONNECTIONS = 512
 """Connections to a real Redis server one process keeps at most."""
 POOL_WAIT = 20.0
 """Seconds a command waits for a free connection before ``ConnectionError``."""
+RETRIES = 3
+"""Times a command is retried on a new connection after a connection error or timeout."""
+BACKOFF_BASE = 0.05
+BACKOFF_CAP = 0.5
+"""Seconds before retry ``n`` (from 0): random in ``[0, min(CAP, BASE * 2**n)]``."""
+CONNECT_TIMEOUT = 2.0
+"""Seconds to open a connection (a server that does not answer SYN)."""
+SOCKET_TIMEOUT = 5.0
+"""Seconds a command waits for its reply (no command of the bot blocks on the server)."""
+HEALTH_CHECK_INTERVAL = 10
+"""Seconds a pooled connection may idle before it is checked with PING on its next use."""
 
 
 async def connect(url: str) -> tuple[redis.asyncio.Redis, bool]:
@@ -61,7 +86,16 @@ async def connect(url: str) -> tuple[redis.asyncio.Redis, bool]:
     # connection instead of failing with MaxConnectionsError (redis-py's default pool
     # of 100 was exhausted at 200 concurrent replies in bench/streaming.py).
     pool = redis.asyncio.BlockingConnectionPool.from_url(
-        url, decode_responses=True, max_connections=MAX_CONNECTIONS, timeout=POOL_WAIT
+        url,
+        decode_responses=True,
+        max_connections=MAX_CONNECTIONS,
+        timeout=POOL_WAIT,
+        retry=Retry(ExponentialWithJitterBackoff(base=BACKOFF_BASE, cap=BACKOFF_CAP), RETRIES),
+        retry_on_error=[ConnectionError, TimeoutError],
+        health_check_interval=HEALTH_CHECK_INTERVAL,
+        socket_connect_timeout=CONNECT_TIMEOUT,
+        socket_timeout=SOCKET_TIMEOUT,
+        socket_keepalive=True,
     )
     client = redis.asyncio.Redis.from_pool(pool)  # the client owns (and closes) the pool
     try:

@@ -1,4 +1,4 @@
-"""The storage package's errors.
+"""The storage package's errors, and which Redis errors mean "Redis cannot serve now".
 
 ```
 StorageError               base of every error raised by storage/
@@ -7,12 +7,44 @@ StorageError               base of every error raised by storage/
 ```
 
 Errors that Redis itself raises while the bot runs (``redis.exceptions.RedisError``)
-are not translated: they propagate to the application's error handler.
+are not translated: they propagate to the caller (the application's error handler,
+the gate), which asks :func:`redis_unavailable` whether the server is down or busy
+rather than the bot being wrong.
 """
 
 from __future__ import annotations
 
-__all__ = ["LockTimeout", "StorageError", "StorageUnavailable"]
+from redis.exceptions import (
+    ConnectionError,
+    MasterDownError,
+    OutOfMemoryError,
+    ReadOnlyError,
+    TimeoutError,
+    TryAgainError,
+)
+
+__all__ = ["LockTimeout", "StorageError", "StorageUnavailable", "redis_unavailable"]
+
+_UNAVAILABLE = (
+    ConnectionError,  # refused, reset, closed by the server, pool exhausted, still LOADING
+    TimeoutError,  # no answer within the socket timeout
+    OutOfMemoryError,  # "-OOM command not allowed when used memory > 'maxmemory'"
+    ReadOnlyError,  # a replica (a failover in progress) refuses writes
+    TryAgainError,  # a cluster slot is being migrated
+    MasterDownError,  # a replica lost its master (replica-serve-stale-data no)
+    OSError,  # a socket error redis-py did not wrap
+)
+
+
+def redis_unavailable(error: BaseException) -> bool:
+    """True when ``error`` says the Redis server cannot serve now (down, restarting, out of
+    memory, read-only), so the same command may succeed later; False for errors of the
+    bot's own making (a wrong type, a script error), which a retry does not cure.
+
+    The error classes are redis-py's (``redis.exceptions``); ``OutOfMemoryError`` and
+    ``ReadOnlyError`` are its parse of the server's ``-OOM`` and ``-READONLY`` replies.
+    """
+    return isinstance(error, _UNAVAILABLE)
 
 
 class StorageError(Exception):

@@ -31,27 +31,29 @@ class StoredMessage:
         """Estimated tokens of this message: text estimate + :data:`IMAGE_TOKENS` per image."""
         return estimate_tokens(self.content) + IMAGE_TOKENS * len(self.image_file_ids)
 
-    def to_json(self) -> str:
+    def to_json(self, *, turn_id: str | None = None) -> str:
         """Serialize to compact UTF-8 JSON.
 
         Shape: ``{"role", "content", "images": [file_id…], "interrupted": bool,
-        "tokens": int}``. ``tokens`` is written for the Lua trim script only.
+        "tokens": int}``, plus ``"turn": turn_id`` when given. ``tokens`` is written for
+        the Lua trim script only, ``turn`` for the append script's check that an
+        exchange is not stored twice (``append_exchange.lua``); neither is read back.
         """
-        return json.dumps(
-            {
-                "role": self.role,
-                "content": self.content,
-                "images": list(self.image_file_ids),
-                "interrupted": self.interrupted,
-                "tokens": self.tokens,
-            },
-            ensure_ascii=False,
-            separators=(",", ":"),
-        )
+        fields: dict[str, object] = {
+            "role": self.role,
+            "content": self.content,
+            "images": list(self.image_file_ids),
+            "interrupted": self.interrupted,
+            "tokens": self.tokens,
+        }
+        if turn_id is not None:
+            fields["turn"] = turn_id
+        return json.dumps(fields, ensure_ascii=False, separators=(",", ":"))
 
     @classmethod
     def from_json(cls, data: str | bytes) -> StoredMessage:
-        """Parse what :meth:`to_json` wrote; ``tokens`` is ignored (recomputed on demand).
+        """Parse what :meth:`to_json` wrote; ``tokens`` (recomputed on demand) and ``turn``
+        are ignored.
 
         Raises ``ValueError`` when ``data`` is not JSON of that shape.
         """

@@ -21,17 +21,28 @@ disappears as a whole. Settings belong to a user or a chat, not to one conversat
 :meth:`ConversationStore.touch_settings` refreshes their TTL whenever that user or chat
 is active anywhere, so they outlive any one idle conversation and go only when their
 owner has been idle for ``ttl_seconds``.
+
+The client retries a command whose connection failed (:mod:`storage.backend`), so a
+command may run twice when only its reply was lost. The writes where that would show
+are idempotent: an exchange carries a turn id and is appended once
+(:meth:`ConversationStore.append_exchange`), ``/retry`` removes exactly the exchange it
+read (:meth:`ConversationStore.pop_last_exchange`), and an update marker and a lock are
+recognised by their random value. Usage counters may count a retried command twice.
 """
 
 from __future__ import annotations
 
 import logging
+import secrets
 from contextlib import AbstractAsyncContextManager, suppress
 from datetime import UTC, datetime
 
 import redis.asyncio
+import stamina
+from redis.exceptions import RedisError
 from redis.typing import EncodableT, FieldT
 
+from storage.errors import redis_unavailable
 from storage.keys import (
     SCOPE_TTL_NAMES,
     SETTINGS,
@@ -46,16 +57,38 @@ from storage.lock import LockScripts, hold_lock
 from storage.messages import StoredMessage
 from storage.scripts import lua_source
 
-__all__ = ["USER_USAGE_TTL", "ConversationStore", "StoredMessage"]
+__all__ = [
+    "LOCK_TTL",
+    "SAVE_WAIT_MAX",
+    "SAVE_WITHIN",
+    "USER_USAGE_TTL",
+    "ConversationStore",
+    "StoredMessage",
+]
 
 logger = logging.getLogger(__name__)
 
 USER_USAGE_TTL = 90 * 24 * 3600
 """Seconds a per-user daily usage hash is kept."""
+LOCK_TTL = 30.0
+"""Seconds a conversation lock outlives a holder that stopped refreshing it (crashed, or
+cut off from Redis); a live holder refreshes it every ``LOCK_TTL / 3`` s."""
+SAVE_WITHIN = 30.0
+"""Seconds :meth:`ConversationStore.save_exchange` keeps trying while Redis is unavailable."""
+SAVE_WAIT_MAX = 2.0
+"""Seconds between two of its attempts at most (exponential backoff from 0.1 s, jitter)."""
+
+
+def _new_turn_id() -> str:
+    return secrets.token_hex(8)
 
 
 def _text(value: str | bytes) -> str:
     return value.decode("utf-8") if isinstance(value, bytes) else value
+
+
+def _text_or_none(value: str | bytes | None) -> str | None:
+    return None if value is None else _text(value)
 
 
 def _text_dict(raw: dict[str | bytes, str | bytes]) -> dict[str, str]:
@@ -114,39 +147,89 @@ class ConversationStore:
         return messages
 
     async def append_exchange(
-        self, scope: str, user: StoredMessage, assistant: StoredMessage
-    ) -> None:
+        self,
+        scope: str,
+        user: StoredMessage,
+        assistant: StoredMessage,
+        *,
+        turn_id: str | None = None,
+    ) -> bool:
         """Append one exchange atomically, trim, and refresh the conversation's TTLs.
 
         Trimming drops whole exchanges from the oldest side until at most ``max_turns``
         remain and their estimated tokens are <= ``max_tokens``; the newest exchange is
-        always kept. Runs ``append_exchange.lua``. Raises ``ValueError`` when the roles
-        are not ``user`` then ``assistant``.
+        always kept. Runs ``append_exchange.lua``. ``turn_id`` (default: a new random
+        one) is stored with the user message; a call whose ``turn_id`` is in the history
+        already changes nothing and returns False, else it returns True, so a call
+        repeated after an unknown outcome stores the exchange once. Raises
+        ``ValueError`` when the roles are not ``user`` then ``assistant``, and Redis
+        errors.
         """
         if user.role != "user" or assistant.role != "assistant":
             raise ValueError("an exchange is a user message then an assistant message")
+        turn_id = _new_turn_id() if turn_id is None else turn_id
         keys = [key(scope, "history")] + [
             key(scope, name) for name in SCOPE_TTL_NAMES if name != "history"
         ]
         args: list[str | int] = [
-            user.to_json(),
+            user.to_json(turn_id=turn_id),
             assistant.to_json(),
             self.max_turns,
             self.max_tokens,
             self.ttl_seconds,
+            turn_id,
         ]
-        await self._append(keys=keys, args=args)
+        return bool(await self._append(keys=keys, args=args))
+
+    async def save_exchange(
+        self,
+        scope: str,
+        user: StoredMessage,
+        assistant: StoredMessage,
+        *,
+        within: float = SAVE_WITHIN,
+    ) -> bool:
+        """Store one exchange whose answer the user already has; never raises a Redis error.
+
+        Runs :meth:`append_exchange` with one turn id, retried with exponential backoff
+        (0.1 s up to :data:`SAVE_WAIT_MAX`, stamina) while Redis is unavailable
+        (:func:`storage.errors.redis_unavailable`), for up to ``within`` seconds, so a
+        Redis blip delays the save but does not lose it, and a retry of an append whose
+        reply was lost does not store it twice. Returns True once stored; False (logged
+        at ERROR with the scope, never the text) when Redis was not back in time or
+        refused it otherwise. Raises ``ValueError`` as :meth:`append_exchange` does.
+        """
+        turn_id = _new_turn_id()
+        try:
+            async for attempt in stamina.retry_context(
+                on=redis_unavailable, attempts=None, timeout=within, wait_max=SAVE_WAIT_MAX
+            ):
+                with attempt:
+                    await self.append_exchange(scope, user, assistant, turn_id=turn_id)
+        except (RedisError, OSError) as exc:
+            logger.error(
+                "an exchange of scope %s was not stored (its answer was delivered): %s: %s",
+                scope,
+                type(exc).__name__,
+                exc,
+            )
+            return False
+        return True
 
     async def pop_last_exchange(self, scope: str) -> tuple[StoredMessage, StoredMessage] | None:
-        """Remove and return the newest ``(user, assistant)`` pair atomically (for /retry).
+        """Remove and return the newest ``(user, assistant)`` pair (for /retry).
 
         Returns ``None`` (and changes nothing) when the history holds fewer than two
-        messages. Runs ``pop_exchange.lua``.
+        messages. Reads the pair, then ``pop_exchange.lua`` removes exactly that pair,
+        so a retried removal never takes a second exchange. Call it under the
+        conversation's :meth:`lock`: the pair read is returned as removed.
         """
-        popped = await self._pop(keys=[key(scope, "history")])
-        if not popped:
+        history_key = key(scope, "history")
+        last = await self.redis.lrange(history_key, -2, -1)
+        if len(last) < 2:
             return None
-        user_raw, assistant_raw = popped
+        user_raw, assistant_raw = last
+        await self._pop(keys=[history_key], args=[user_raw, assistant_raw])
         return StoredMessage.from_json(user_raw), StoredMessage.from_json(assistant_raw)
 
     async def clear(self, scope: str) -> None:
@@ -258,14 +341,16 @@ class ConversationStore:
         return moved
 
     def lock(
-        self, scope: str, *, ttl: float = 300, wait: float = 600
+        self, scope: str, *, ttl: float = LOCK_TTL, wait: float = 600
     ) -> AbstractAsyncContextManager[None]:
         """Return ``async with`` lock of one conversation, kept alive while held.
 
         ``ttl`` (seconds) is how long the lock survives a crashed holder; while held a
         background task refreshes it every ``ttl / 3`` s, so no ``extend`` call is
         needed. ``wait`` (seconds) bounds the wait for another holder; then
-        :class:`storage.LockTimeout` is raised. Not re-entrant. See :mod:`storage.lock`.
+        :class:`storage.LockTimeout` is raised. Leaving the block never raises a Redis
+        error (the release is retried for up to ``ttl`` s, then left to the TTL). Not
+        re-entrant. See :mod:`storage.lock`.
         """
         return hold_lock(
             self.redis, self._lock_scripts, key(scope, "lock"), scope=scope, ttl=ttl, wait=wait
@@ -274,9 +359,13 @@ class ConversationStore:
     async def mark_update_seen(self, update_id: int, *, ttl: int = 86400) -> bool:
         """Return True the first time ``update_id`` is seen, False for a duplicate.
 
-        The marker expires after ``ttl`` seconds (``SET NX EX``).
+        The marker (a random value) expires after ``ttl`` seconds (``SET NX EX``); a
+        retried ``SET`` that finds this call's own value still counts as the first.
         """
-        return bool(await self.redis.set(update_key(update_id), "1", nx=True, ex=ttl))
+        marker, value = update_key(update_id), secrets.token_hex(8)
+        if await self.redis.set(marker, value, nx=True, ex=ttl):
+            return True
+        return _text_or_none(await self.redis.get(marker)) == value
 
     # -- provider sessions -------------------------------------------------------
 
@@ -301,6 +390,8 @@ class ConversationStore:
 
         The two keys live on different cluster slots, so this pipeline is not a
         transaction (counters only; a partial count after a failure is acceptable).
+        Counts the answer of a turn already delivered, so Redis being unavailable is
+        logged (a WARNING; the count is lost), not raised; other Redis errors raise.
         """
         day_key = user_usage_key(user_id, day=_utc_day())
         scope_key = key(scope, "usage")
@@ -309,7 +400,12 @@ class ConversationStore:
                 pipe.hincrby(usage_key, "requests", 1)
                 pipe.hincrby(usage_key, "tokens", tokens)
                 pipe.expire(usage_key, ttl)
-            await pipe.execute()
+            try:
+                await pipe.execute()
+            except (RedisError, OSError) as exc:
+                if not redis_unavailable(exc):
+                    raise
+                logger.warning("usage of scope %s not counted: %s", scope, type(exc).__name__)
 
     async def get_user_usage(self, user_id: int, *, day: str | None = None) -> dict[str, int]:
         """Return ``{"requests": n, "tokens": n}`` of ``user_id`` on ``day`` (default: today UTC).

@@ -1,4 +1,5 @@
-"""Fixtures shared by the whole test suite: PTB_TIMEDELTA, a real, throw-away ``redis-server``."""
+"""Fixtures shared by the whole test suite: PTB_TIMEDELTA, a real, throw-away ``redis-server``,
+and one a test may stop and start again (:class:`RedisProcess`)."""
 
 from __future__ import annotations
 
@@ -101,3 +102,68 @@ async def store_backend_url(
         yield redis_server
     else:
         yield "memory://"
+
+
+class RedisProcess:
+    """A ``redis-server`` of one test on its own loopback port, stopped and started at will.
+
+    It runs with ``--save "" --appendonly no``: :meth:`stop` loses the data, unless
+    ``keep_data`` asks for ``SHUTDOWN SAVE``, whose ``dump.rdb`` the next :meth:`start`
+    loads (keys whose TTL ran out meanwhile are dropped on load). :meth:`start` and
+    :meth:`stop` block until the server answers PING, or has exited (at most 10 s); an
+    async test runs them with ``asyncio.to_thread`` so the bot keeps running meanwhile.
+    """
+
+    def __init__(self, binary: str, workdir: Path) -> None:
+        self.binary = binary
+        self.workdir = workdir
+        self.port = _free_port()
+        self.process: subprocess.Popen[bytes] | None = None
+
+    @property
+    def url(self) -> str:
+        """``redis://127.0.0.1:PORT/0``, the same across restarts."""
+        return f"redis://127.0.0.1:{self.port}/0"
+
+    def start(self) -> None:
+        """Start the server on its port (loading ``dump.rdb`` if a stop kept the data)."""
+        assert self.process is None, "already running"
+        log = self.workdir / "redis.log"
+        command = [self.binary, "--port", str(self.port), "--bind", "127.0.0.1", "--save", "",
+                   "--appendonly", "no", "--dir", str(self.workdir)]  # fmt: skip
+        with log.open("ab") as log_file:
+            self.process = subprocess.Popen(command, stdout=log_file, stderr=subprocess.STDOUT)
+        _wait_until_ready(self.process, self.port, log)
+
+    def stop(self, *, keep_data: bool = False) -> None:
+        """Stop the server; with ``keep_data`` it saves first and the next start reloads."""
+        assert self.process is not None, "not running"
+        process, self.process = self.process, None
+        if keep_data:
+            with socket.create_connection(("127.0.0.1", self.port), timeout=5) as sock:
+                sock.sendall(b"SHUTDOWN SAVE\r\n")
+                sock.recv(64)  # the server closes the connection once saved
+        else:
+            process.terminate()
+        try:
+            process.wait(timeout=STARTUP_TIMEOUT)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait()
+        if not keep_data:
+            (self.workdir / "dump.rdb").unlink(missing_ok=True)
+
+
+@pytest.fixture
+def redis_process(tmp_path: Path) -> Iterator[RedisProcess]:
+    """A running :class:`RedisProcess` of this test alone; stopped at the end of the test."""
+    binary = shutil.which(REDIS_SERVER)
+    if binary is None:
+        pytest.fail("redis-server is not installed (apt-get install redis-server); it is required")
+    server = RedisProcess(binary, tmp_path)
+    server.start()
+    try:
+        yield server
+    finally:
+        if server.process is not None:
+            server.stop()
