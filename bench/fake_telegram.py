@@ -7,6 +7,9 @@ file downloads), keeps each chat's messages so tests can read the final text and
 entities, records every call, and can inject errors (429 with ``retry_after``,
 "message to edit not found"). Used by the e2e tests (``tests/e2e``) and the streaming
 benchmark (:mod:`bench.fakes`, with a :class:`bench.flood.FloodGate` as ``throttle``).
+
+:meth:`FakeTelegram.close` answers every pending ``getUpdates`` long poll at once, so a
+server shutting down need not wait out the poll's ``timeout``.
 """
 
 from __future__ import annotations
@@ -84,6 +87,7 @@ class FakeTelegram:
     _update_ids: itertools.count[int] = field(default_factory=lambda: itertools.count(1))
     _message_ids: itertools.count[int] = field(default_factory=lambda: itertools.count(100))
     _new_update: asyncio.Event = field(default_factory=asyncio.Event)
+    _closed: bool = field(default=False, init=False)
     files: dict[str, bytes] = field(default_factory=dict)
     downloads: list[str] = field(default_factory=list)
 
@@ -187,6 +191,17 @@ class FakeTelegram:
     def calls_of(self, method: str) -> list[Call]:
         """The recorded calls of ``method``."""
         return [c for c in self.calls if c.method == method]
+
+    def close(self) -> None:
+        """Answer every pending ``getUpdates`` long poll now, and every later one at once.
+
+        The answer is what a long poll that timed out gets: the pending updates (usually
+        none). Call it before shutting the server down: uvicorn waits for the requests in
+        flight, and a long poll whose client already left (PTB cancels it on
+        ``Updater.stop``) would otherwise hold the shutdown for its ``timeout``.
+        """
+        self._closed = True
+        self._new_update.set()
 
     # ----- server side -----------------------------------------------------
     def _push_update(self, body: dict[str, Any]) -> None:
@@ -307,7 +322,7 @@ class FakeTelegram:
         offset = int(params.get("offset") or 0)
         timeout = float(params.get("timeout") or 0)
         self.updates = [u for u in self.updates if u["update_id"] >= offset]
-        if not self.updates and timeout:
+        if not self.updates and timeout and not self._closed:
             self._new_update.clear()
             try:
                 await asyncio.wait_for(self._new_update.wait(), min(timeout, 1.0))

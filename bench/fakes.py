@@ -37,7 +37,7 @@ from bench.answers import chunk_count, make_answer
 from bench.fake_openai import Answer, FakeOpenAI
 from bench.fake_telegram import FakeTelegram
 from bench.flood import COUNTED_METHODS, FloodGate
-from bench.loopback import serve
+from bench.loopback import serve_all
 from bot.scheduler.limits import TELEGRAM_LIMITS
 
 __all__ = ["Arrival", "PacedProvider", "serve_fakes"]
@@ -202,11 +202,12 @@ class _Control:
 
 async def _serve_all(options: dict[str, Any], ports: Queue[Any], stop: Event) -> None:
     control = _Control(**options)
-    async with serve(control.telegram.app) as telegram_port, \
-            serve(control.provider) as provider_port, serve(control.app) as control_port:
+    apps = (control.telegram.app, control.provider, control.app)
+    async with serve_all(*apps) as (telegram_port, provider_port, control_port):
         ports.put({"telegram": telegram_port, "provider": provider_port,
                    "control": control_port})
         await asyncio.to_thread(stop.wait)
+        control.telegram.close()  # the bot left: answer its last long poll now
 
 
 def serve_fakes(options: dict[str, Any], ports: Queue[Any], stop: Event) -> None:

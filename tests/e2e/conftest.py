@@ -21,7 +21,8 @@ import stamina
 
 from bench.fake_openai import FakeOpenAI
 from bench.fake_telegram import FakeTelegram
-from bench.loopback import TOKEN, running_bot, serve
+from bench.loopback import TOKEN, running_bot, serve_all
+from bench.loopback import serve as serve  # re-exported: tests serve their own fakes
 from bot.app.wiring import BotApplication
 from bot.settings import Settings
 
@@ -69,10 +70,18 @@ def no_retry_waits() -> Iterator[None]:
 
 @pytest.fixture
 async def world(redis_url: str) -> AsyncIterator[World]:
-    """Both fake servers, running; a clean real Redis."""
+    """Both fake servers, running; a clean real Redis.
+
+    On teardown the fake Bot API answers its pending long poll at once
+    (:meth:`~bench.fake_telegram.FakeTelegram.close`) and both servers stop together, so
+    neither the poll's timeout nor a second uvicorn shutdown is waited out.
+    """
     telegram, openai = FakeTelegram(), FakeOpenAI()
-    async with serve(telegram.app) as tg_port, serve(openai.app) as ai_port:
-        yield World(telegram, openai, tg_port, ai_port, redis_url)
+    async with serve_all(telegram.app, openai.app) as (tg_port, ai_port):
+        try:
+            yield World(telegram, openai, tg_port, ai_port, redis_url)
+        finally:
+            telegram.close()
 
 
 BotRunner = Callable[..., contextlib.AbstractAsyncContextManager[BotApplication]]
