@@ -20,14 +20,23 @@ import random
 __all__ = ["chunk_count", "make_answer"]
 
 _CHINESE = (
-    "流式输出让用户更早看到答案", "机器人遵守每个聊天的频率限制", "这段文字用于测试中文渲染",
-    "群组里每分钟最多二十条消息", "草稿会在私聊中实时更新", "代码块需要保持格式完整",
-    "长列表会被拆分到多条消息里", "每一帧只发送最新的文本", "延迟越低体验越好",
+    "流式输出让用户更早看到答案",
+    "机器人遵守每个聊天的频率限制",
+    "这段文字用于测试中文渲染",
+    "群组里每分钟最多二十条消息",
+    "草稿会在私聊中实时更新",
+    "代码块需要保持格式完整",
+    "长列表会被拆分到多条消息里",
+    "每一帧只发送最新的文本",
+    "延迟越低体验越好",
 )
 _ENGLISH = (
-    "The scheduler keeps every chat within its budget", "drafts animate the reply",
-    "edits cost flood budget", "a long answer spans two messages",
-    "the final text must match the rendered answer", "latency is measured at the server",
+    "The scheduler keeps every chat within its budget",
+    "drafts animate the reply",
+    "edits cost flood budget",
+    "a long answer spans two messages",
+    "the final text must match the rendered answer",
+    "latency is measured at the server",
 )
 _EMOJI = ("😀", "🚀", "✅", "📚", "🎉", "🤖", "🔥", "💡", "🌏", "⚡")
 _WORDS = ("alpha", "beta", "gamma", "delta", "流式", "限制", "草稿", "消息", "渲染")

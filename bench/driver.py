@@ -97,8 +97,14 @@ NETWORKS = ("aiohttp", "httpcore")
 """The provider client's network: its default (aiohttp via httpx-aiohttp) or httpx's own."""
 
 
-def run_bot(ports: dict[str, int], arrivals: list[Arrival], *, redis_url: str,
-            timeout: float, network: str = "aiohttp") -> dict[str, Any]:
+def run_bot(
+    ports: dict[str, int],
+    arrivals: list[Arrival],
+    *,
+    redis_url: str,
+    timeout: float,
+    network: str = "aiohttp",
+) -> dict[str, Any]:
     """Process entry point: run the bot until every arrival was answered; return measurements.
 
     Returns ``cpu_s`` (process CPU time from the plan's start to the last reply's
@@ -115,13 +121,15 @@ def run_bot(ports: dict[str, int], arrivals: list[Arrival], *, redis_url: str,
     loop = asyncio.get_event_loop()
     try:
         return loop.run_until_complete(
-            _drive(ports, arrivals, redis_url=redis_url, within=timeout, network=network))
+            _drive(ports, arrivals, redis_url=redis_url, within=timeout, network=network)
+        )
     finally:
         loop.close()
 
 
-async def _drive(ports: dict[str, int], arrivals: list[Arrival], *, redis_url: str,
-                 within: float, network: str) -> dict[str, Any]:
+async def _drive(
+    ports: dict[str, int], arrivals: list[Arrival], *, redis_url: str, within: float, network: str
+) -> dict[str, Any]:
     answered = 0
     all_done = asyncio.Event()
 
@@ -132,10 +140,8 @@ async def _drive(ports: dict[str, int], arrivals: list[Arrival], *, redis_url: s
             all_done.set()
 
     probe = LagProbe()
-    transport = (httpx.AsyncHTTPTransport(limits=stream_limits()) if network == "httpcore"
-                 else None)
-    async with running_bot(bot_settings(ports, redis_url=redis_url),
-                           transport=transport) as app:
+    transport = httpx.AsyncHTTPTransport(limits=stream_limits()) if network == "httpcore" else None
+    async with running_bot(bot_settings(ports, redis_url=redis_url), transport=transport) as app:
         app.add_handler(TypeHandler(Update, count_answered), group=99)
         probe_task = asyncio.create_task(probe.run())
         cpu, wall = time.process_time(), time.monotonic()
@@ -153,9 +159,25 @@ async def _drive(ports: dict[str, int], arrivals: list[Arrival], *, redis_url: s
         cpu, wall = time.process_time() - cpu, time.monotonic() - wall
         probe_task.cancel()
         stats = app.bot_data.services.replies.scheduler.stats
-        counters = {name: getattr(stats, name) for name in (
-            "sends", "superseded", "duplicates", "retries", "dropped", "errors",
-            "streams_failed")}
+        counters = {
+            name: getattr(stats, name)
+            for name in (
+                "sends",
+                "superseded",
+                "duplicates",
+                "retries",
+                "dropped",
+                "errors",
+                "streams_failed",
+            )
+        }
     peak = peak_rss_kib()
-    return {"cpu_s": cpu, "wall_s": wall, "lag_s": probe.samples, "peak_rss_kib": peak,
-            "answered": answered, "timed_out": timed_out, "scheduler": counters}
+    return {
+        "cpu_s": cpu,
+        "wall_s": wall,
+        "lag_s": probe.samples,
+        "peak_rss_kib": peak,
+        "answered": answered,
+        "timed_out": timed_out,
+        "scheduler": counters,
+    }

@@ -69,9 +69,11 @@ class FakeOpenAI:
     disconnects: int = 0
 
     def __post_init__(self) -> None:
-        self.app = Starlette(routes=[
-            Route("/v1/chat/completions", self._completions, methods=["POST"]),
-        ])
+        self.app = Starlette(
+            routes=[
+                Route("/v1/chat/completions", self._completions, methods=["POST"]),
+            ]
+        )
 
     async def _completions(self, request: Request) -> Response:
         body = await request.json()
@@ -81,8 +83,7 @@ class FakeOpenAI:
             error = {"error": {"code": step.code, "message": step.message, "type": "error"}}
             return JSONResponse(error, status_code=step.status, headers=step.headers)
         self.answers.append(step.text)
-        return StreamingResponse(self._stream(step, body["model"]),
-                                 media_type="text/event-stream")
+        return StreamingResponse(self._stream(step, body["model"]), media_type="text/event-stream")
 
     async def _stream(self, step: Answer, model: str) -> AsyncIterator[bytes]:
         try:
@@ -97,16 +98,20 @@ class FakeOpenAI:
             choice: dict[str, Any] = {"index": 0, "delta": delta}
             if finish:
                 choice["finish_reason"] = finish
-            data = {"id": "c1", "object": "chat.completion.chunk", "model": model,
-                    "choices": [choice]}
+            data = {
+                "id": "c1",
+                "object": "chat.completion.chunk",
+                "model": model,
+                "choices": [choice],
+            }
             return f"data: {json.dumps(data, ensure_ascii=False)}\n\n".encode()
 
-        pieces = [step.text[i:i + step.piece] for i in range(0, len(step.text), step.piece)]
+        pieces = [step.text[i : i + step.piece] for i in range(0, len(step.text), step.piece)]
         if step.first_delay:
             yield b": starting\n\n"
             await asyncio.sleep(step.first_delay)
         for i in range(0, len(step.reasoning), step.piece):
-            piece = step.reasoning[i:i + step.piece]
+            piece = step.reasoning[i : i + step.piece]
             yield chunk({"role": "assistant", "reasoning_content": piece})
             await asyncio.sleep(step.delay)
         for count, piece in enumerate(pieces):

@@ -92,34 +92,51 @@ class FakeTelegram:
     downloads: list[str] = field(default_factory=list)
 
     def __post_init__(self) -> None:
-        self.app = Starlette(routes=[Route("/bot{token}/{method}", self._dispatch,
-                                           methods=["GET", "POST"]),
-                                     Route("/file/bot{token}/{path:path}", self._download,
-                                           methods=["GET"])])
+        self.app = Starlette(
+            routes=[
+                Route("/bot{token}/{method}", self._dispatch, methods=["GET", "POST"]),
+                Route("/file/bot{token}/{path:path}", self._download, methods=["GET"]),
+            ]
+        )
 
     # ----- what tests drive -------------------------------------------------
-    def push_text(self, *, chat_id: int, user_id: int, text: str, language_code: str = "en",
-                  chat_type: str = "private", reply_to: int | None = None,
-                  thread_id: int | None = None) -> int:
+    def push_text(
+        self,
+        *,
+        chat_id: int,
+        user_id: int,
+        text: str,
+        language_code: str = "en",
+        chat_type: str = "private",
+        reply_to: int | None = None,
+        thread_id: int | None = None,
+    ) -> int:
         """Queue a text message update from a user; returns the message id."""
         message_id = next(self._message_ids)
         user, chat = _user_and_chat(user_id, chat_id, chat_type, language_code)
-        message: dict[str, Any] = {"message_id": message_id, "date": int(time.time()),
-                                   "chat": chat, "from": user, "text": text}
+        message: dict[str, Any] = {
+            "message_id": message_id,
+            "date": int(time.time()),
+            "chat": chat,
+            "from": user,
+            "text": text,
+        }
         if text.startswith("/"):
             command = text.split()[0]
             message["entities"] = [{"type": "bot_command", "offset": 0, "length": len(command)}]
         mention = f"@{BOT_USERNAME}"
         if mention in text:
             message.setdefault("entities", []).append(
-                {"type": "mention", "offset": text.index(mention), "length": len(mention)})
+                {"type": "mention", "offset": text.index(mention), "length": len(mention)}
+            )
         if reply_to is not None:
             original = self.messages[chat_id][reply_to]
             message["reply_to_message"] = self._message_json(original)
         if thread_id is not None:
             message["message_thread_id"] = thread_id
         self.messages.setdefault(chat_id, {})[message_id] = StoredMessage(
-            message_id, chat_id, text, [], from_bot=False)
+            message_id, chat_id, text, [], from_bot=False
+        )
         self._push_update({"message": message})
         return message_id
 
@@ -129,10 +146,19 @@ class FakeTelegram:
         self.files[file_id] = data
         return file_id
 
-    def push_photo(self, *, chat_id: int, user_id: int, file_id: str, caption: str | None = None,
-                   language_code: str = "en", chat_type: str = "private",
-                   media_group_id: str | None = None, as_document: bool = False,
-                   file_size: int | None = None) -> int:
+    def push_photo(
+        self,
+        *,
+        chat_id: int,
+        user_id: int,
+        file_id: str,
+        caption: str | None = None,
+        language_code: str = "en",
+        chat_type: str = "private",
+        media_group_id: str | None = None,
+        as_document: bool = False,
+        file_size: int | None = None,
+    ) -> int:
         """Queue a photo (or, with ``as_document``, an image document) update; returns its id.
 
         ``file_size`` overrides the size announced in the update (default: the
@@ -141,24 +167,44 @@ class FakeTelegram:
         message_id = next(self._message_ids)
         user, chat = _user_and_chat(user_id, chat_id, chat_type, language_code)
         size = file_size if file_size is not None else len(self.files.get(file_id, b""))
-        message: dict[str, Any] = {"message_id": message_id, "date": int(time.time()),
-                                   "chat": chat, "from": user}
+        message: dict[str, Any] = {
+            "message_id": message_id,
+            "date": int(time.time()),
+            "chat": chat,
+            "from": user,
+        }
         if as_document:
-            message["document"] = {"file_id": file_id, "file_unique_id": f"u-{file_id}",
-                                   "file_name": "image.png", "mime_type": "image/png",
-                                   "file_size": size}
+            message["document"] = {
+                "file_id": file_id,
+                "file_unique_id": f"u-{file_id}",
+                "file_name": "image.png",
+                "mime_type": "image/png",
+                "file_size": size,
+            }
         else:
             message["photo"] = [
-                {"file_id": f"{file_id}-thumb", "file_unique_id": f"u-{file_id}-thumb",
-                 "width": 90, "height": 90, "file_size": 1000},
-                {"file_id": file_id, "file_unique_id": f"u-{file_id}", "width": 1280,
-                 "height": 960, "file_size": size}]
+                {
+                    "file_id": f"{file_id}-thumb",
+                    "file_unique_id": f"u-{file_id}-thumb",
+                    "width": 90,
+                    "height": 90,
+                    "file_size": 1000,
+                },
+                {
+                    "file_id": file_id,
+                    "file_unique_id": f"u-{file_id}",
+                    "width": 1280,
+                    "height": 960,
+                    "file_size": size,
+                },
+            ]
         if caption is not None:
             message["caption"] = caption
         if media_group_id is not None:
             message["media_group_id"] = media_group_id
         self.messages.setdefault(chat_id, {})[message_id] = StoredMessage(
-            message_id, chat_id, caption or "", [], from_bot=False)
+            message_id, chat_id, caption or "", [], from_bot=False
+        )
         self._push_update({"message": message})
         return message_id
 
@@ -166,23 +212,44 @@ class FakeTelegram:
         """Queue a raw update body (``update_id`` is added)."""
         self._push_update(body)
 
-    def push_callback(self, *, chat_id: int, user_id: int, message_id: int, data: str,
-                      language_code: str = "en") -> None:
+    def push_callback(
+        self, *, chat_id: int, user_id: int, message_id: int, data: str, language_code: str = "en"
+    ) -> None:
         """Queue a button press on the bot's message ``message_id``."""
-        user = {"id": user_id, "is_bot": False, "first_name": f"U{user_id}",
-                "language_code": language_code}
+        user = {
+            "id": user_id,
+            "is_bot": False,
+            "first_name": f"U{user_id}",
+            "language_code": language_code,
+        }
         original = self.messages[chat_id][message_id]
-        self._push_update({"callback_query": {
-            "id": str(next(self._update_ids)), "from": user, "chat_instance": "ci",
-            "data": data, "message": self._message_json(original)}})
+        self._push_update(
+            {
+                "callback_query": {
+                    "id": str(next(self._update_ids)),
+                    "from": user,
+                    "chat_instance": "ci",
+                    "data": data,
+                    "message": self._message_json(original),
+                }
+            }
+        )
 
-    def inject(self, method: str, *, status: int, description: str,
-               retry_after: int | None = None, times: int = 1,
-               parameters: dict[str, Any] | None = None) -> None:
+    def inject(
+        self,
+        method: str,
+        *,
+        status: int,
+        description: str,
+        retry_after: int | None = None,
+        times: int = 1,
+        parameters: dict[str, Any] | None = None,
+    ) -> None:
         """Answer the next ``times`` calls of ``method`` with an error (and ``parameters``,
         e.g. ``{"migrate_to_chat_id": …}``)."""
         self.injections.append(
-            Injection(method, status, description, retry_after, times, parameters))
+            Injection(method, status, description, retry_after, times, parameters)
+        )
 
     def bot_messages(self, chat_id: int) -> list[StoredMessage]:
         """The bot's messages in ``chat_id``, oldest first."""
@@ -210,12 +277,19 @@ class FakeTelegram:
         self._new_update.set()
 
     def _message_json(self, stored: StoredMessage) -> dict[str, Any]:
-        sender = ({"id": BOT_ID, "is_bot": True, "first_name": "Bot", "username": BOT_USERNAME}
-                  if stored.from_bot else {"id": 1, "is_bot": False, "first_name": "U"})
+        sender = (
+            {"id": BOT_ID, "is_bot": True, "first_name": "Bot", "username": BOT_USERNAME}
+            if stored.from_bot
+            else {"id": 1, "is_bot": False, "first_name": "U"}
+        )
         chat_type = "private" if stored.chat_id > 0 else "supergroup"
-        body: dict[str, Any] = {"message_id": stored.message_id, "date": int(time.time()),
-                                "chat": {"id": stored.chat_id, "type": chat_type, "title": "C"},
-                                "from": sender, "text": stored.text}
+        body: dict[str, Any] = {
+            "message_id": stored.message_id,
+            "date": int(time.time()),
+            "chat": {"id": stored.chat_id, "type": chat_type, "title": "C"},
+            "from": sender,
+            "text": stored.text,
+        }
         if stored.entities:
             body["entities"] = stored.entities
         if stored.reply_markup:
@@ -248,14 +322,18 @@ class FakeTelegram:
             return injected
         handler = getattr(self, f"_m_{method}", None)
         if handler is None:
-            return JSONResponse({"ok": False, "error_code": 404,
-                                 "description": f"Not Found: method {method}"}, status_code=404)
+            return JSONResponse(
+                {"ok": False, "error_code": 404, "description": f"Not Found: method {method}"},
+                status_code=404,
+            )
         try:
             result = await handler(params)
         except _ApiError as exc:
             call.error_code = exc.status
-            return JSONResponse({"ok": False, "error_code": exc.status,
-                                 "description": exc.description}, status_code=exc.status)
+            return JSONResponse(
+                {"ok": False, "error_code": exc.status, "description": exc.description},
+                status_code=exc.status,
+            )
         call.result = result
         return JSONResponse({"ok": True, "result": result})
 
@@ -266,16 +344,25 @@ class FakeTelegram:
         if wait is None:
             return None
         seconds = max(1, math.ceil(wait))
-        return JSONResponse({"ok": False, "error_code": 429,
-                             "description": f"Too Many Requests: retry after {seconds}",
-                             "parameters": {"retry_after": seconds}}, status_code=429)
+        return JSONResponse(
+            {
+                "ok": False,
+                "error_code": 429,
+                "description": f"Too Many Requests: retry after {seconds}",
+                "parameters": {"retry_after": seconds},
+            },
+            status_code=429,
+        )
 
     def _take_injection(self, method: str) -> JSONResponse | None:
         for injection in self.injections:
             if injection.method == method and injection.times > 0:
                 injection.times -= 1
-                body: dict[str, Any] = {"ok": False, "error_code": injection.status,
-                                        "description": injection.description}
+                body: dict[str, Any] = {
+                    "ok": False,
+                    "error_code": injection.status,
+                    "description": injection.description,
+                }
                 if injection.retry_after is not None:
                     body["parameters"] = {"retry_after": injection.retry_after}
                 if injection.parameters is not None:
@@ -284,20 +371,36 @@ class FakeTelegram:
         return None
 
     async def _m_getMe(self, params: dict[str, Any]) -> dict[str, Any]:
-        return {"id": BOT_ID, "is_bot": True, "first_name": "Bot", "username": BOT_USERNAME,
-                "can_join_groups": True, "can_read_all_group_messages": False,
-                "supports_inline_queries": False}
+        return {
+            "id": BOT_ID,
+            "is_bot": True,
+            "first_name": "Bot",
+            "username": BOT_USERNAME,
+            "can_join_groups": True,
+            "can_read_all_group_messages": False,
+            "supports_inline_queries": False,
+        }
 
     async def _m_getChatMember(self, params: dict[str, Any]) -> dict[str, Any]:
         user_id = int(params["user_id"])
         user = {"id": user_id, "is_bot": False, "first_name": f"U{user_id}"}
         if user_id in self.admins:
-            return {"status": "administrator", "user": user, "can_be_edited": False,
-                    "is_anonymous": False, "can_manage_chat": True, "can_delete_messages": True,
-                    "can_manage_video_chats": True, "can_restrict_members": True,
-                    "can_promote_members": False, "can_change_info": True,
-                    "can_invite_users": True, "can_post_stories": False,
-                    "can_edit_stories": False, "can_delete_stories": False}
+            return {
+                "status": "administrator",
+                "user": user,
+                "can_be_edited": False,
+                "is_anonymous": False,
+                "can_manage_chat": True,
+                "can_delete_messages": True,
+                "can_manage_video_chats": True,
+                "can_restrict_members": True,
+                "can_promote_members": False,
+                "can_change_info": True,
+                "can_invite_users": True,
+                "can_post_stories": False,
+                "can_edit_stories": False,
+                "can_delete_stories": False,
+            }
         return {"status": "member", "user": user}
 
     async def _m_deleteWebhook(self, params: dict[str, Any]) -> bool:
@@ -332,9 +435,14 @@ class FakeTelegram:
 
     async def _m_sendMessage(self, params: dict[str, Any]) -> dict[str, Any]:
         chat_id = int(params["chat_id"])
-        stored = StoredMessage(next(self._message_ids), chat_id, str(params["text"]),
-                               list(params.get("entities") or []), from_bot=True,
-                               reply_markup=params.get("reply_markup"))
+        stored = StoredMessage(
+            next(self._message_ids),
+            chat_id,
+            str(params["text"]),
+            list(params.get("entities") or []),
+            from_bot=True,
+            reply_markup=params.get("reply_markup"),
+        )
         self.messages.setdefault(chat_id, {})[stored.message_id] = stored
         return self._message_json(stored)
 
@@ -359,8 +467,12 @@ class FakeTelegram:
         file_id = str(params["file_id"])
         if file_id not in self.files:
             return _raise(400, "Bad Request: invalid file_id")
-        return {"file_id": file_id, "file_unique_id": f"u-{file_id}",
-                "file_size": len(self.files[file_id]), "file_path": f"photos/{file_id}.jpg"}
+        return {
+            "file_id": file_id,
+            "file_unique_id": f"u-{file_id}",
+            "file_size": len(self.files[file_id]),
+            "file_path": f"photos/{file_id}.jpg",
+        }
 
     async def _download(self, request: Request) -> Response:
         """``GET /file/bot<token>/<file_path>``: the bytes registered with :meth:`add_file`."""
@@ -387,11 +499,16 @@ def _raise(status: int, description: str) -> Any:
     raise _ApiError(status, description)
 
 
-def _user_and_chat(user_id: int, chat_id: int, chat_type: str,
-                   language_code: str) -> tuple[dict[str, Any], dict[str, Any]]:
+def _user_and_chat(
+    user_id: int, chat_id: int, chat_type: str, language_code: str
+) -> tuple[dict[str, Any], dict[str, Any]]:
     """The ``from`` user and the ``chat`` of a message a test pushes."""
-    user = {"id": user_id, "is_bot": False, "first_name": f"U{user_id}",
-            "language_code": language_code}
+    user = {
+        "id": user_id,
+        "is_bot": False,
+        "first_name": f"U{user_id}",
+        "language_code": language_code,
+    }
     chat: dict[str, Any] = {"id": chat_id, "type": chat_type}
     if chat_type == "private":
         chat["first_name"] = user["first_name"]

@@ -132,22 +132,34 @@ def _last_user_text(body: dict[str, Any]) -> str:
 class _Control:
     """The control server's state: the fakes, the plan, the pushes made."""
 
-    def __init__(self, *, tokens: int, chars_per_token: int, rate: float, jitter: float,
-                 group_burst: int = TELEGRAM_LIMITS.per_group_burst) -> None:
+    def __init__(
+        self,
+        *,
+        tokens: int,
+        chars_per_token: int,
+        rate: float,
+        jitter: float,
+        group_burst: int = TELEGRAM_LIMITS.per_group_burst,
+    ) -> None:
         self.tokens = tokens
         self.chars_per_token = chars_per_token
         limits = dataclasses.replace(TELEGRAM_LIMITS, per_group_burst=group_burst)
         self.gate = FloodGate(limits, jitter=jitter)
         self.telegram = FakeTelegram(throttle=self.gate)
-        self.provider = PacedProvider(answer_for=self.answer_for, rate=rate,
-                                      chars_per_token=chars_per_token)
+        self.provider = PacedProvider(
+            answer_for=self.answer_for, rate=rate, chars_per_token=chars_per_token
+        )
         self.variants: dict[str, int] = {}
         self.answers: dict[int, str] = {}
         self.pushes: list[dict[str, Any]] = []
         self.tasks: set[asyncio.Task[None]] = set()
         self.cpu_start = time.process_time()
-        self.app = Starlette(routes=[Route("/start", self.start, methods=["POST"]),
-                                     Route("/records", self.records, methods=["GET"])])
+        self.app = Starlette(
+            routes=[
+                Route("/start", self.start, methods=["POST"]),
+                Route("/records", self.records, methods=["GET"]),
+            ]
+        )
 
     def answer_for(self, key: str) -> str:
         variant = self.variants.get(key, 0)
@@ -171,11 +183,19 @@ class _Control:
         for arrival in sorted(arrivals, key=lambda a: a.offset):
             await asyncio.sleep(max(0.0, t0 + arrival.offset - time.monotonic()))
             message_id = self.telegram.push_text(
-                chat_id=arrival.chat_id, user_id=arrival.user_id, text=arrival.text,
+                chat_id=arrival.chat_id,
+                user_id=arrival.user_id,
+                text=arrival.text,
                 chat_type=arrival.chat_type,
             )
-            self.pushes.append({"key": arrival.key, "chat_id": arrival.chat_id,
-                                "message_id": message_id, "at": time.monotonic()})
+            self.pushes.append(
+                {
+                    "key": arrival.key,
+                    "chat_id": arrival.chat_id,
+                    "message_id": message_id,
+                    "at": time.monotonic(),
+                }
+            )
 
     async def records(self, request: Request) -> JSONResponse:
         calls = []
@@ -185,27 +205,40 @@ class _Control:
             params = call.params
             reply = params.get("reply_parameters") or {}
             result = call.result if isinstance(call.result, dict) else {}
-            calls.append({
-                "method": call.method, "at": call.at, "error_code": call.error_code,
-                "chat_id": int(params["chat_id"]), "text": params.get("text") or "",
-                "entities": params.get("entities") or [],
-                "message_id": params.get("message_id") or result.get("message_id"),
-                "reply_to": reply.get("message_id") if isinstance(reply, dict) else None,
-            })
-        streams = {key: {"start": e.start, "times": e.times, "finished": e.finished}
-                   for key, e in self.provider.streams.items()}
-        return JSONResponse({"pushes": self.pushes, "calls": calls, "streams": streams,
-                             "rejected": self.gate.rejected, "violated": self.gate.violated,
-                             "all_calls": len(self.telegram.calls),
-                             "cpu_s": time.process_time() - self.cpu_start})
+            calls.append(
+                {
+                    "method": call.method,
+                    "at": call.at,
+                    "error_code": call.error_code,
+                    "chat_id": int(params["chat_id"]),
+                    "text": params.get("text") or "",
+                    "entities": params.get("entities") or [],
+                    "message_id": params.get("message_id") or result.get("message_id"),
+                    "reply_to": reply.get("message_id") if isinstance(reply, dict) else None,
+                }
+            )
+        streams = {
+            key: {"start": e.start, "times": e.times, "finished": e.finished}
+            for key, e in self.provider.streams.items()
+        }
+        return JSONResponse(
+            {
+                "pushes": self.pushes,
+                "calls": calls,
+                "streams": streams,
+                "rejected": self.gate.rejected,
+                "violated": self.gate.violated,
+                "all_calls": len(self.telegram.calls),
+                "cpu_s": time.process_time() - self.cpu_start,
+            }
+        )
 
 
 async def _serve_all(options: dict[str, Any], ports: Queue[Any], stop: Event) -> None:
     control = _Control(**options)
     apps = (control.telegram.app, control.provider, control.app)
     async with serve_all(*apps) as (telegram_port, provider_port, control_port):
-        ports.put({"telegram": telegram_port, "provider": provider_port,
-                   "control": control_port})
+        ports.put({"telegram": telegram_port, "provider": provider_port, "control": control_port})
         await asyncio.to_thread(stop.wait)
         control.telegram.close()  # the bot left: answer its last long poll now
 

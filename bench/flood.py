@@ -110,7 +110,8 @@ class FloodGate:
             return None
         chat_id = int(params["chat_id"])
         levels: list[tuple[str, _Gcra | _Window]] = [
-            ("chat", self._chat(chat_id)), *(("global", m) for m in self._global)
+            ("chat", self._chat(chat_id)),
+            *(("global", m) for m in self._global),
         ]
         if chat_id < 0:
             levels += [("group", m) for m in self._group(chat_id)]

@@ -83,8 +83,12 @@ def percentile(values: Sequence[float], q: float) -> float:
 
 def summary(values: Sequence[float]) -> dict[str, float]:
     """Return ``{"median", "p95", "max", "n"}`` of ``values`` (NaN figures when empty)."""
-    return {"median": percentile(values, 50), "p95": percentile(values, 95),
-            "max": max(values) if values else math.nan, "n": len(values)}
+    return {
+        "median": percentile(values, 50),
+        "p95": percentile(values, 95),
+        "max": max(values) if values else math.nan,
+        "n": len(values),
+    }
 
 
 def common_prefix(a: str, b: str) -> int:
@@ -111,8 +115,7 @@ def coverage_targets(answer: str, *, chars_per_token: int, final_text: str) -> l
     chunks = math.ceil(len(answer) / chars_per_token)
     return [
         common_prefix(
-            compose_reply(answer[: (k + 1) * chars_per_token], partial=True,
-                          strings=STRINGS).text,
+            compose_reply(answer[: (k + 1) * chars_per_token], partial=True, strings=STRINGS).text,
             final_text,
         )
         for k in range(chunks)
@@ -240,8 +243,9 @@ def _outcome(reply: Reply) -> ReplyOutcome:
             index -= 1
         final = max(0.0, reply.times[index] - reply.finished)
     end = reply.times[-1] if reply.times else reply.pushed_at
-    return ReplyOutcome(first_feedback, first_text, staleness, final, exact, reply.updates,
-                        reply.pushed_at, end)
+    return ReplyOutcome(
+        first_feedback, first_text, staleness, final, exact, reply.updates, reply.pushed_at, end
+    )
 
 
 def measure_replies(replies: list[Reply], calls: list[dict[str, Any]]) -> list[ReplyOutcome]:
@@ -270,8 +274,14 @@ def _mean_concurrency(span: tuple[float, float], spans: Iterable[tuple[float, fl
     return max(1.0, overlap / duration)
 
 
-def fair_share(outcome: ReplyOutcome, *, chat_id: int, chat_spans: list[tuple[float, float]],
-               all_spans: list[tuple[float, float]], limits: Limits) -> float:
+def fair_share(
+    outcome: ReplyOutcome,
+    *,
+    chat_id: int,
+    chat_spans: list[tuple[float, float]],
+    all_spans: list[tuple[float, float]],
+    limits: Limits,
+) -> float:
     """Return the updates ``outcome``'s reply may make under ``limits`` (module docstring).
 
     ``chat_spans``: (start, end) of every reply in its chat (itself included);
@@ -288,7 +298,8 @@ def fair_share(outcome: ReplyOutcome, *, chat_id: int, chat_spans: list[tuple[fl
     if chat_id < 0:
         group_rate = limits.per_group_per_minute / 60.0
         windows = math.ceil(max(duration, 1e-9) / 60.0)  # 60 s windows the reply touches
-        group = min(group_rate * duration + limits.per_group_burst,
-                    limits.per_group_per_minute * windows)
+        group = min(
+            group_rate * duration + limits.per_group_burst, limits.per_group_per_minute * windows
+        )
         shares.append(group / in_chat)
     return min(shares)

@@ -48,8 +48,9 @@ def _answer(variant: int, tokens: int, chars_per_token: int) -> _Answer:
 ScenarioFigures = dict[str, Any]
 
 
-def _replies(arrivals: Sequence[Arrival], records: dict[str, Any], *, tokens: int,
-             chars_per_token: int) -> list[Reply]:
+def _replies(
+    arrivals: Sequence[Arrival], records: dict[str, Any], *, tokens: int, chars_per_token: int
+) -> list[Reply]:
     pushes = {p["key"]: p for p in records["pushes"]}
     replies = []
     for arrival in arrivals:
@@ -58,11 +59,19 @@ def _replies(arrivals: Sequence[Arrival], records: dict[str, Any], *, tokens: in
             continue
         answer = _answer(arrival.variant, tokens, chars_per_token)
         stream = records["streams"].get(arrival.key, {"times": [], "finished": None})
-        replies.append(Reply(
-            key=arrival.key, chat_id=arrival.chat_id, message_id=push["message_id"],
-            pushed_at=push["at"], final_text=answer.final_text, expected=answer.expected,
-            chunk_times=stream["times"], targets=answer.targets, finished=stream["finished"],
-        ))
+        replies.append(
+            Reply(
+                key=arrival.key,
+                chat_id=arrival.chat_id,
+                message_id=push["message_id"],
+                pushed_at=push["at"],
+                final_text=answer.final_text,
+                expected=answer.expected,
+                chunk_times=stream["times"],
+                targets=answer.targets,
+                finished=stream["finished"],
+            )
+        )
     return replies
 
 
@@ -74,8 +83,15 @@ def _provider_lateness(records: dict[str, Any], rate: float) -> list[float]:
     return late
 
 
-def analyse(arrivals: Sequence[Arrival], records: dict[str, Any], bot: dict[str, Any], *,
-            tokens: int, chars_per_token: int, rate: float) -> ScenarioFigures:
+def analyse(
+    arrivals: Sequence[Arrival],
+    records: dict[str, Any],
+    bot: dict[str, Any],
+    *,
+    tokens: int,
+    chars_per_token: int,
+    rate: float,
+) -> ScenarioFigures:
     """Return the figures of one scenario (see :mod:`bench.metrics` for the definitions)."""
     replies = _replies(arrivals, records, tokens=tokens, chars_per_token=chars_per_token)
     if len(replies) < len(arrivals):
@@ -86,8 +102,9 @@ def analyse(arrivals: Sequence[Arrival], records: dict[str, Any], bot: dict[str,
     fractions = []
     for reply, outcome in zip(replies, outcomes, strict=True):
         chat_spans = [s for r, s in zip(replies, spans, strict=True) if r.chat_id == reply.chat_id]
-        allowed = fair_share(outcome, chat_id=reply.chat_id, chat_spans=chat_spans,
-                             all_spans=spans, limits=limits)
+        allowed = fair_share(
+            outcome, chat_id=reply.chat_id, chat_spans=chat_spans, all_spans=spans, limits=limits
+        )
         fractions.append(outcome.updates / allowed)
     calls = records["calls"]
     frames = sum(1 for c in calls if c["method"] in TEXT_METHODS)
@@ -194,10 +211,13 @@ def format_table(results: dict[str, ScenarioFigures]) -> str:
     """A plain-text table: one row per metric, one column per scenario."""
     names = list(results)
     rows = [["metric", *names]]
-    rows += [[label, *(_cell(results[n], key, style) for n in names)]
-             for label, key, style in _ROWS]
+    rows += [
+        [label, *(_cell(results[n], key, style) for n in names)] for label, key, style in _ROWS
+    ]
     widths = [max(len(row[i]) for row in rows) for i in range(len(rows[0]))]
-    lines = ["  ".join(cell.ljust(w) for cell, w in zip(row, widths, strict=True)).rstrip()
-             for row in rows]
+    lines = [
+        "  ".join(cell.ljust(w) for cell, w in zip(row, widths, strict=True)).rstrip()
+        for row in rows
+    ]
     lines.insert(1, "  ".join("-" * w for w in widths))
     return "\n".join(lines)

@@ -27,8 +27,9 @@ from bench.metrics import percentile
 __all__ = ["final_delays", "main"]
 
 
-def final_delays(*, rate: float, lead: float, replies: int = 200,
-                 spread: float = 10.0) -> list[float]:
+def final_delays(
+    *, rate: float, lead: float, replies: int = 200, spread: float = 10.0
+) -> list[float]:
     """Return, per reply, the seconds from its end to its final message being sent.
 
     ``rate``: sends per second (> 0); ``lead``: seconds (>= 0) before its end at which
@@ -39,8 +40,10 @@ def final_delays(*, rate: float, lead: float, replies: int = 200,
         raise ValueError("rate must be > 0 and lead >= 0")
     ends = [spread * i / replies for i in range(replies)]
     # (release time, reply, part): part 0 is the first message, part 1 the final one.
-    releases = sorted([(end - lead, i, 0) for i, end in enumerate(ends)]
-                      + [(end, i, 1) for i, end in enumerate(ends)])
+    releases = sorted(
+        [(end - lead, i, 0) for i, end in enumerate(ends)]
+        + [(end, i, 1) for i, end in enumerate(ends)]
+    )
     pending: list[tuple[int, int]] = []  # (reply, part): the oldest reply first
     first_sent: set[int] = set()
     delays = [0.0] * replies
@@ -68,8 +71,9 @@ def final_delays(*, rate: float, lead: float, replies: int = 200,
 
 def main(argv: list[str] | None = None) -> int:
     """Print median / p95 of the final-message delay for the chosen rates and leads."""
-    parser = argparse.ArgumentParser(prog="python -m bench.send_model",
-                                     description=__doc__.split("\n\n")[0])
+    parser = argparse.ArgumentParser(
+        prog="python -m bench.send_model", description=__doc__.split("\n\n")[0]
+    )
     parser.add_argument("--rate", type=float, nargs="*", default=[22, 26, 28, 30])
     parser.add_argument("--lead", type=float, nargs="*", default=[0.0, 1.0, 1.5, 2.0])
     parser.add_argument("--replies", type=int, default=200)
@@ -78,10 +82,10 @@ def main(argv: list[str] | None = None) -> int:
     print("rate/s  lead s  final delay s (median / p95)")
     for rate in args.rate:
         for lead in args.lead:
-            delays = final_delays(rate=rate, lead=lead, replies=args.replies,
-                                  spread=args.spread)
-            print(f"{rate:6g}  {lead:6g}  {percentile(delays, 50):.2f} / "
-                  f"{percentile(delays, 95):.2f}")
+            delays = final_delays(rate=rate, lead=lead, replies=args.replies, spread=args.spread)
+            print(
+                f"{rate:6g}  {lead:6g}  {percentile(delays, 50):.2f} / {percentile(delays, 95):.2f}"
+            )
     return 0
 
 

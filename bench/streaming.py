@@ -60,8 +60,9 @@ GROUP_BASE = -1_000_000_000_100
 PRIVATE_BASE = 100_001
 
 
-def build_arrivals(scenario: str, *, chats: int, groups: int, per_group: int,
-                   spread: float) -> list[Arrival]:
+def build_arrivals(
+    scenario: str, *, chats: int, groups: int, per_group: int, spread: float
+) -> list[Arrival]:
     """The users' messages of ``scenario``, arriving evenly over ``spread`` seconds.
 
     Private chat ``i`` gets answer variant ``i % 5``; in a group, user ``u`` gets
@@ -79,18 +80,31 @@ def build_arrivals(scenario: str, *, chats: int, groups: int, per_group: int,
     for user in range(per_group):
         for group in range(groups):
             key = f"question {user} in group {group}: how does streaming work?"
-            arrivals.append(Arrival(
-                key=key, chat_id=GROUP_BASE - group, user_id=200_001 + group * 100 + user,
-                chat_type="supergroup", text=f"@{BOT_USERNAME} {key}",
-                offset=spread * len(arrivals) / total, variant=user % VARIANTS,
-            ))
+            arrivals.append(
+                Arrival(
+                    key=key,
+                    chat_id=GROUP_BASE - group,
+                    user_id=200_001 + group * 100 + user,
+                    chat_type="supergroup",
+                    text=f"@{BOT_USERNAME} {key}",
+                    offset=spread * len(arrivals) / total,
+                    variant=user % VARIANTS,
+                )
+            )
     return arrivals
 
 
 def _private(index: int, offset: float) -> Arrival:
     key = f"question {index}: how does streaming work?"
-    return Arrival(key=key, chat_id=PRIVATE_BASE + index, user_id=PRIVATE_BASE + index,
-                   chat_type="private", text=key, offset=offset, variant=index % VARIANTS)
+    return Arrival(
+        key=key,
+        chat_id=PRIVATE_BASE + index,
+        user_id=PRIVATE_BASE + index,
+        chat_type="private",
+        text=key,
+        offset=offset,
+        variant=index % VARIANTS,
+    )
 
 
 def run_scenario(arrivals: list[Arrival], args: argparse.Namespace) -> dict[str, Any]:
@@ -98,18 +112,30 @@ def run_scenario(arrivals: list[Arrival], args: argparse.Namespace) -> dict[str,
     context = multiprocessing.get_context("spawn")
     ports_queue = context.Queue()
     stop = context.Event()
-    options = {"tokens": args.tokens, "chars_per_token": args.chars_per_token,
-               "rate": args.rate, "jitter": args.jitter, "group_burst": args.group_burst}
-    fakes = context.Process(target=serve_fakes, args=(options, ports_queue, stop),
-                            name="bench-fakes", daemon=True)
+    options = {
+        "tokens": args.tokens,
+        "chars_per_token": args.chars_per_token,
+        "rate": args.rate,
+        "jitter": args.jitter,
+        "group_burst": args.group_burst,
+    }
+    fakes = context.Process(
+        target=serve_fakes, args=(options, ports_queue, stop), name="bench-fakes", daemon=True
+    )
     fakes.start()
     try:
         ports = ports_queue.get(timeout=60)
         answer_seconds = args.tokens / args.rate
         timeout = args.spread + answer_seconds * 2 + 120
         with ProcessPoolExecutor(1, mp_context=context) as pool:
-            bot = pool.submit(run_bot, ports, arrivals, redis_url=args.redis_url,
-                              timeout=timeout, network=args.network).result()
+            bot = pool.submit(
+                run_bot,
+                ports,
+                arrivals,
+                redis_url=args.redis_url,
+                timeout=timeout,
+                network=args.network,
+            ).result()
         response = httpx.get(f"http://127.0.0.1:{ports['control']}/records", timeout=60)
         response.raise_for_status()
         records = response.json()
@@ -119,16 +145,24 @@ def run_scenario(arrivals: list[Arrival], args: argparse.Namespace) -> dict[str,
         if fakes.is_alive():
             fakes.terminate()
     if args.save_records is not None:
-        path = args.save_records.with_name(f"{args.save_records.stem}-{arrivals[0].chat_type}"
-                                           f"-{len(arrivals)}.json")
+        path = args.save_records.with_name(
+            f"{args.save_records.stem}-{arrivals[0].chat_type}-{len(arrivals)}.json"
+        )
         path.write_text(json.dumps({"records": records, "bot": bot}), encoding="utf-8")
-    return analyse(arrivals, records, bot, tokens=args.tokens,
-                   chars_per_token=args.chars_per_token, rate=args.rate)
+    return analyse(
+        arrivals,
+        records,
+        bot,
+        tokens=args.tokens,
+        chars_per_token=args.chars_per_token,
+        rate=args.rate,
+    )
 
 
 def _parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="python -m bench.streaming",
-                                     description=__doc__.split("\n\n")[0])
+    parser = argparse.ArgumentParser(
+        prog="python -m bench.streaming", description=__doc__.split("\n\n")[0]
+    )
     parser.add_argument("--scenario", choices=[*SCENARIOS, "all"], default="all")
     parser.add_argument("--tokens", type=int, default=1500, help="chunks per answer")
     parser.add_argument("--rate", type=float, default=40.0, help="chunks per second")
@@ -136,20 +170,38 @@ def _parser() -> argparse.ArgumentParser:
     parser.add_argument("--chats", type=int, default=200, help="private chats (chats)")
     parser.add_argument("--groups", type=int, default=10, help="groups (groups)")
     parser.add_argument("--per-group", type=int, default=5, help="replies per group")
-    parser.add_argument("--spread", type=float, default=10.0,
-                        help="seconds over which the users' messages arrive")
-    parser.add_argument("--group-burst", type=int, default=TELEGRAM_LIMITS.per_group_burst,
-                        help="the fake Bot API's per-group burst (a stricter Telegram: 3)")
-    parser.add_argument("--jitter", type=float, default=0.05,
-                        help="seconds of delivery jitter the fake Bot API forgives")
-    parser.add_argument("--network", choices=NETWORKS, default=NETWORKS[0],
-                        help="the provider client's network: its default (aiohttp) or "
-                             "httpx's own (httpcore), for comparison")
-    parser.add_argument("--redis-url", default="memory://",
-                        help="the bot's store (default: the embedded one)")
+    parser.add_argument(
+        "--spread", type=float, default=10.0, help="seconds over which the users' messages arrive"
+    )
+    parser.add_argument(
+        "--group-burst",
+        type=int,
+        default=TELEGRAM_LIMITS.per_group_burst,
+        help="the fake Bot API's per-group burst (a stricter Telegram: 3)",
+    )
+    parser.add_argument(
+        "--jitter",
+        type=float,
+        default=0.05,
+        help="seconds of delivery jitter the fake Bot API forgives",
+    )
+    parser.add_argument(
+        "--network",
+        choices=NETWORKS,
+        default=NETWORKS[0],
+        help="the provider client's network: its default (aiohttp) or "
+        "httpx's own (httpcore), for comparison",
+    )
+    parser.add_argument(
+        "--redis-url", default="memory://", help="the bot's store (default: the embedded one)"
+    )
     parser.add_argument("--json", type=Path, help="also write the JSON object here")
-    parser.add_argument("--save-records", type=Path, metavar="PATH",
-                        help="also write each scenario's raw records (PATH-<kind>-<n>.json)")
+    parser.add_argument(
+        "--save-records",
+        type=Path,
+        metavar="PATH",
+        help="also write each scenario's raw records (PATH-<kind>-<n>.json)",
+    )
     return parser
 
 
@@ -171,8 +223,9 @@ def main(argv: list[str] | None = None) -> int:
     results: dict[str, Any] = {}
     checks: dict[str, dict[str, bool]] = {}
     for name in names:
-        arrivals = build_arrivals(name, chats=args.chats, groups=args.groups,
-                                  per_group=args.per_group, spread=args.spread)
+        arrivals = build_arrivals(
+            name, chats=args.chats, groups=args.groups, per_group=args.per_group, spread=args.spread
+        )
         print(f"running {name}: {len(arrivals)} replies …", file=sys.stderr, flush=True)
         results[name] = run_scenario(arrivals, args)
         checks[name] = targets(name, results[name], single="private", many="chats")
@@ -181,11 +234,14 @@ def main(argv: list[str] | None = None) -> int:
         for label, met in scenario_checks.items():
             print(f"{name}: {label}: {'met' if met else 'MISSED'}")
     report = {
-        "command": "python -m bench.streaming " + " ".join(argv if argv is not None
-                                                           else sys.argv[1:]),
+        "command": "python -m bench.streaming "
+        + " ".join(argv if argv is not None else sys.argv[1:]),
         "date": datetime.datetime.now(datetime.UTC).isoformat(timespec="seconds"),
-        "machine": {"cpus": os.cpu_count(), "platform": platform.platform(),
-                    "python": platform.python_version()},
+        "machine": {
+            "cpus": os.cpu_count(),
+            "platform": platform.platform(),
+            "python": platform.python_version(),
+        },
         "options": {k: str(v) if isinstance(v, Path) else v for k, v in vars(args).items()},
         "scenarios": {name: {**results[name], "targets": checks[name]} for name in names},
     }

@@ -16,21 +16,52 @@ from bench.metrics import (
 )
 
 
-def _reply(key: str, answer: str, *, chat_id: int, message_id: int,
-           chunk_times: list[float], finished: float, chars_per_token: int = 4) -> Reply:
+def _reply(
+    key: str,
+    answer: str,
+    *,
+    chat_id: int,
+    message_id: int,
+    chunk_times: list[float],
+    finished: float,
+    chars_per_token: int = 4,
+) -> Reply:
     final_text, expected = expected_messages(answer)
     targets = coverage_targets(answer, chars_per_token=chars_per_token, final_text=final_text)
-    return Reply(key=key, chat_id=chat_id, message_id=message_id, pushed_at=0.0,
-                 final_text=final_text, expected=expected, chunk_times=chunk_times,
-                 targets=targets, finished=finished)
+    return Reply(
+        key=key,
+        chat_id=chat_id,
+        message_id=message_id,
+        pushed_at=0.0,
+        final_text=final_text,
+        expected=expected,
+        chunk_times=chunk_times,
+        targets=targets,
+        finished=finished,
+    )
 
 
-def _call(method: str, at: float, chat_id: int, text: str = "", *, entities: Any = None,
-          message_id: int | None = None, reply_to: int | None = None,
-          error_code: int | None = None) -> dict[str, Any]:
-    return {"method": method, "at": at, "chat_id": chat_id, "text": text,
-            "entities": entities or [], "message_id": message_id, "reply_to": reply_to,
-            "error_code": error_code}
+def _call(
+    method: str,
+    at: float,
+    chat_id: int,
+    text: str = "",
+    *,
+    entities: Any = None,
+    message_id: int | None = None,
+    reply_to: int | None = None,
+    error_code: int | None = None,
+) -> dict[str, Any]:
+    return {
+        "method": method,
+        "at": at,
+        "chat_id": chat_id,
+        "text": text,
+        "entities": entities or [],
+        "message_id": message_id,
+        "reply_to": reply_to,
+        "error_code": error_code,
+    }
 
 
 def test_percentile_interpolates_and_inf_marks_a_miss() -> None:
@@ -63,16 +94,20 @@ def test_answers_are_deterministic_markdown_with_the_required_content() -> None:
 def test_a_drafted_private_reply_is_measured_from_the_calls() -> None:
     """A placeholder draft, a partial draft and the final message give every figure."""
     answer = "Hello **world**, this is a streamed answer."
-    reply = _reply("q", answer, chat_id=5, message_id=90,
-                   chunk_times=[0.1 + 0.1 * k for k in range(chunk_count(answer, 4))],
-                   finished=1.3)
+    reply = _reply(
+        "q",
+        answer,
+        chat_id=5,
+        message_id=90,
+        chunk_times=[0.1 + 0.1 * k for k in range(chunk_count(answer, 4))],
+        finished=1.3,
+    )
     final_text, parts = expected_messages(answer)
     calls = [
         _call("sendMessageDraft", 0.05, 5, ""),
         _call("sendMessageDraft", 0.45, 5, final_text[:12]),
         _call("sendMessage", 0.6, 5, "refused", message_id=1, reply_to=90, error_code=429),
-        _call("sendMessage", 1.5, 5, parts[0][0], entities=parts[0][1], message_id=91,
-              reply_to=90),
+        _call("sendMessage", 1.5, 5, parts[0][0], entities=parts[0][1], message_id=91, reply_to=90),
     ]
     [outcome] = measure_replies([reply], calls)
     assert outcome.first_feedback == 0.05
@@ -85,8 +120,10 @@ def test_a_drafted_private_reply_is_measured_from_the_calls() -> None:
 def test_continuation_messages_in_a_group_are_attributed_by_their_text() -> None:
     """Two long replies in one group, each split in two messages, both end exact."""
     first, second = "alpha beta " * 500, "gamma delta " * 500
-    replies = [_reply(k, a, chat_id=-7, message_id=m, chunk_times=[0.0], finished=1.0)
-               for k, a, m in (("a", first, 11), ("b", second, 12))]
+    replies = [
+        _reply(k, a, chat_id=-7, message_id=m, chunk_times=[0.0], finished=1.0)
+        for k, a, m in (("a", first, 11), ("b", second, 12))
+    ]
     parts_a, parts_b = expected_messages(first)[1], expected_messages(second)[1]
     assert len(parts_a) == len(parts_b) == 2
     calls = [

@@ -17,8 +17,11 @@ def test_a_rate_above_the_demand_sends_every_final_at_once() -> None:
 
 def test_a_slower_rate_or_a_shorter_lead_makes_finals_later() -> None:
     """Below the ~35/s the ends need, the p95 grows as the rate or the lead shrinks."""
-    p95 = {(rate, lead): percentile(final_delays(rate=rate, lead=lead), 95)
-           for rate in (22, 30) for lead in (0.0, 2.0)}
+    p95 = {
+        (rate, lead): percentile(final_delays(rate=rate, lead=lead), 95)
+        for rate in (22, 30)
+        for lead in (0.0, 2.0)
+    }
     assert p95[22, 2.0] > p95[30, 2.0] > 1.0
     assert p95[30, 0.0] > p95[30, 2.0]
     assert all(d >= 0 for d in final_delays(rate=26, lead=1.5))

@@ -14,12 +14,34 @@ from bench.answers import chunk_count, make_answer
 
 ROOT = Path(__file__).resolve().parents[2]
 FIGURES = {
-    "replies", "answered", "timed_out", "too_many_requests", "too_many_requests_by_level",
-    "first_feedback_s", "first_answer_text_s", "staleness_s", "final_text_s",
-    "final_text_missing", "final_text_exact", "calls_per_reply", "calls_by_method",
-    "updates_per_reply", "fair_share_fraction", "chunks", "frames", "cpu_ms",
-    "cpu_ms_per_1000_chunks", "cpu_ms_per_frame", "loop_lag_p99_ms", "loop_lag_max_ms",
-    "peak_rss_mib", "wall_s", "provider_late_p99_ms", "fakes_cpu_s", "scheduler", "targets",
+    "replies",
+    "answered",
+    "timed_out",
+    "too_many_requests",
+    "too_many_requests_by_level",
+    "first_feedback_s",
+    "first_answer_text_s",
+    "staleness_s",
+    "final_text_s",
+    "final_text_missing",
+    "final_text_exact",
+    "calls_per_reply",
+    "calls_by_method",
+    "updates_per_reply",
+    "fair_share_fraction",
+    "chunks",
+    "frames",
+    "cpu_ms",
+    "cpu_ms_per_1000_chunks",
+    "cpu_ms_per_frame",
+    "loop_lag_p99_ms",
+    "loop_lag_max_ms",
+    "peak_rss_mib",
+    "wall_s",
+    "provider_late_p99_ms",
+    "fakes_cpu_s",
+    "scheduler",
+    "targets",
 }
 
 
@@ -31,11 +53,27 @@ def test_three_chats_run_without_429_and_report_every_figure(tmp_path: Path) -> 
     """
     (tmp_path / "bench").symlink_to(ROOT / "bench", target_is_directory=True)
     out = tmp_path / "result.json"
-    command = [sys.executable, "-m", "bench.streaming", "--scenario", "chats", "--chats", "3",
-               "--tokens", "50", "--rate", "200", "--spread", "0.3", "--json", str(out)]
+    command = [
+        sys.executable,
+        "-m",
+        "bench.streaming",
+        "--scenario",
+        "chats",
+        "--chats",
+        "3",
+        "--tokens",
+        "50",
+        "--rate",
+        "200",
+        "--spread",
+        "0.3",
+        "--json",
+        str(out),
+    ]
     started = time.monotonic()
-    done = subprocess.run(command, cwd=tmp_path, capture_output=True, text=True, timeout=50,
-                          check=False)
+    done = subprocess.run(
+        command, cwd=tmp_path, capture_output=True, text=True, timeout=50, check=False
+    )
     elapsed = time.monotonic() - started
     assert done.returncode in (0, 1), done.stderr[-3000:]  # 1: a target missed
     report = json.loads(out.read_text(encoding="utf-8"))
