@@ -218,6 +218,10 @@ _TEXTS: dict[str, dict[Lang, str]] = {
         "en": "The answer reached the model's length limit; ask me to continue.",
         "zh": "回答达到了模型的长度上限；可以让我继续。",
     },
+    "empty_answer": {
+        "en": "The model returned an empty answer; try again or /model to switch.",
+        "zh": "模型返回了空回答；请再试一次，或用 /model 换一个模型。",
+    },
     "thinking": {"en": "Thinking… {seconds}s", "zh": "思考中… {seconds} 秒"},
     "thought_for": {"en": "Thought for {seconds}s", "zh": "已思考 {seconds} 秒"},
     "mark_stopped": {"en": "⏹ stopped", "zh": "⏹ 已停止"},

@@ -13,7 +13,9 @@ A turn, in order:
    and if that breaks too the partial answer is kept, marked as interrupted;
 4. on "context too long" drops the older half of the history and tries once more;
 5. stores the user message and the answer together, only when the answer ends
-   (complete, stopped by ``/stop``, or interrupted). Reasoning is never stored.
+   (complete, stopped by ``/stop``, or interrupted). Reasoning is never stored, nor an
+   empty answer (nothing, whitespace, only reasoning, only empty code blocks): the turn
+   ends ``EMPTY`` and the sink shows the ``empty_answer`` notice instead.
 
 Each request carries the model's ``max_tokens`` (its catalogue entry, where the bot's
 ``MAX_TOKENS`` fills in those without one; 0 sends no cap).
@@ -24,6 +26,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import re
 import time
 from collections.abc import Sequence
 
@@ -58,12 +61,21 @@ __all__ = [
     "ReplySink",
     "StreamState",
     "TurnInput",
+    "is_empty_answer",
 ]
 
 log = logging.getLogger(__name__)
 
 _BROKEN = (StreamBroken, ProviderTimeout, ProviderConnectionError)
 _BLOCKED_FINISH = frozenset({"sensitive", "content_filter"})
+_EMPTY_FENCES = re.compile(r"(`{3,}|~{3,})[^\n`]*\n?\s*\1")
+"""A fenced code block (CommonMark: three or more backticks or tildes, an info string)
+with nothing but whitespace inside."""
+
+
+def is_empty_answer(answer: str) -> bool:
+    """Whether ``answer`` shows nothing: empty, whitespace, or only empty code blocks."""
+    return not _EMPTY_FENCES.sub("", answer).strip()
 
 
 class ConversationService:
@@ -180,7 +192,7 @@ class ConversationService:
                 if not ended:
                     await sink.abandon()
                     await self.store.append_exchange(turn_scope, user, old_answer)
-            if outcome is Outcome.FAILED:  # keep the old answer rather than lose the exchange
+            if outcome in (Outcome.FAILED, Outcome.EMPTY):  # keep the old answer, not nothing
                 await self.store.append_exchange(turn_scope, user, old_answer)
             return outcome
 
@@ -203,6 +215,15 @@ class ConversationService:
             return Outcome.FAILED
         finally:
             self._stops.pop(turn.scope, None)
+        if outcome is Outcome.COMPLETED and is_empty_answer(state.answer):
+            log.info(
+                "empty answer from %s (%d reasoning characters); not stored",
+                model.key,
+                len(state.reasoning),
+            )
+            state.answer = ""
+            state.notice = "empty_answer"
+            outcome = Outcome.EMPTY
         await self._store_exchange(turn, state, outcome, model)
         await sink.finish(state, outcome)
         return outcome
@@ -337,8 +358,8 @@ class ConversationService:
     async def _store_exchange(
         self, turn: TurnInput, state: StreamState, outcome: Outcome, model: ModelInfo
     ) -> None:
-        if not state.answer and outcome is not Outcome.COMPLETED:
-            return  # stopped before any answer text: nothing coherent to keep
+        if is_empty_answer(state.answer):
+            return  # no answer text (stopped before any, or EMPTY): nothing coherent to keep
         user = StoredMessage("user", turn.text, image_file_ids=turn.image_file_ids)
         answer = StoredMessage(
             "assistant", state.answer, interrupted=outcome is not Outcome.COMPLETED

@@ -20,12 +20,14 @@ ImageLoader = Callable[[tuple[str, ...]], Awaitable[tuple[ImagePart, ...]]]
 
 
 class Outcome(enum.Enum):
-    """How a turn ended."""
+    """How a turn ended. ``EMPTY``: the model finished without answer text (nothing, only
+    whitespace, only reasoning, only an empty code block); nothing was stored."""
 
     COMPLETED = "completed"
     STOPPED = "stopped"
     INTERRUPTED = "interrupted"
     FAILED = "failed"
+    EMPTY = "empty"
 
 
 @dataclass
@@ -65,7 +67,8 @@ class ReplySink(Protocol):
         """The stream broke after text was shown; a new attempt replaces the text."""
 
     async def finish(self, state: StreamState, outcome: Outcome) -> None:
-        """Show the final text; ``outcome`` is COMPLETED, STOPPED or INTERRUPTED."""
+        """Show the final text; ``outcome`` is COMPLETED, STOPPED, INTERRUPTED or EMPTY
+        (then ``state.answer`` is empty and ``state.notice`` says so)."""
 
     async def fail(self, state: StreamState, error: ProviderError) -> None:
         """Tell the user the turn failed (partial text, if any, is in ``state``)."""
