@@ -222,6 +222,7 @@ _TEXTS: dict[str, dict[Lang, str]] = {
         "en": "The model returned an empty answer; try again or /model to switch.",
         "zh": "模型返回了空回答；请再试一次，或用 /model 换一个模型。",
     },
+    "waiting": {"en": "Waiting for the model… {seconds} s", "zh": "正在等待模型… {seconds} 秒"},
     "thinking": {"en": "Thinking… {seconds}s", "zh": "思考中… {seconds} 秒"},
     "thought_for": {"en": "Thought for {seconds}s", "zh": "已思考 {seconds} 秒"},
     "mark_stopped": {"en": "⏹ stopped", "zh": "⏹ 已停止"},

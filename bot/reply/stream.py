@@ -12,6 +12,11 @@ be sent, never per chunk.
   failure switches that chat to message edits for good (telegram.md "Streaming").
   When the answer outgrows one message, the full first message is sent at once, as a
   high-priority frame (see :meth:`TelegramReply.update`), not left to the final.
+- While no chunk has come (a slow model, a queue at the provider), the draft or message
+  says how long the bot has waited ("Waiting for the model… 20 s"), updated every
+  ``WAITING_EVERY`` seconds on the scheduler's clock as an ordinary frame (so within the
+  flood budget; without drafts the first such frame sends the reply's first message),
+  and replaced by the answer as it streams.
 - Groups (and private chats without drafts): ``typing`` after ``TYPING_AFTER`` (unless
   a message is out by then), repeated every ``TYPING_EVERY`` (4 s) as a low-priority
   action until the first message, timed on the scheduler's clock; a first message as
@@ -66,6 +71,9 @@ TYPING_AFTER = 0.15
 """Seconds before the first ``typing``: a first message sent by then is feedback enough,
 and in a group (20 sends a minute) the saved call goes to answer text. The first
 feedback still comes within ~0.3 s of the user's message (issue: "within 300 ms")."""
+WAITING_EVERY = 10.0
+"""Seconds between two updates of the "waiting for the model… N s" text, shown while no
+chunk has come (the first after this many seconds)."""
 _MARKS = {Outcome.STOPPED: "mark_stopped", Outcome.INTERRUPTED: "mark_interrupted"}
 MAX_PROMOTIONS = 3
 """High-priority frames one reply may queue because its draft looked full (a bound on a
@@ -104,12 +112,16 @@ def _seconds(value: object) -> float:
 
 @dataclass
 class ReplyFactory:
-    """Opens a :class:`TelegramReply` for a user's message; owns the chats without drafts."""
+    """Opens a :class:`TelegramReply` for a user's message; owns the chats without drafts.
+
+    ``waiting_every``: seconds between two updates of the waiting text (tests shorten it).
+    """
 
     bot: Bot
     settings: Settings
     scheduler: SendScheduler
     no_drafts: set[int] = field(default_factory=set)
+    waiting_every: float = WAITING_EVERY
     _draft_ids: itertools.count[int] = field(default_factory=lambda: itertools.count(1))
 
     def open(
@@ -141,11 +153,16 @@ class ReplyFactory:
             draft_id=next(self._draft_ids) if drafts else None,
             on_forbidden=on_forbidden,
             on_draft_failure=self.no_drafts.add,
+            waiting_every=self.waiting_every,
         )
 
 
 class TelegramReply:
-    """Shows one turn in one chat through the send scheduler."""
+    """Shows one turn in one chat through the send scheduler.
+
+    ``waiting_every``: seconds between two updates of the waiting text while no chunk
+    has come (:data:`WAITING_EVERY` from the factory); ``None`` shows none.
+    """
 
     def __init__(
         self,
@@ -157,6 +174,7 @@ class TelegramReply:
         draft_id: int | None = None,
         on_forbidden: Callable[[], object] | None = None,
         on_draft_failure: Callable[[int], None] | None = None,
+        waiting_every: float | None = None,
     ) -> None:
         self.chain = chain
         self.handle = handle
@@ -172,6 +190,9 @@ class TelegramReply:
         self._version = 0
         self._closing = False
         self._typing: asyncio.Task[None] | None = None
+        self._waiting_every = waiting_every
+        self._waiting: asyncio.Task[None] | None = None
+        self._waited: int | None = None  # whole seconds waited, shown until a chunk comes
         self._measured: tuple[int, int] | None = None  # (answer chars, units) at a step
         self._promotions = 0
         self._strings = ReplyStrings(
@@ -188,6 +209,8 @@ class TelegramReply:
             self._submit(self._frame(), "action")
         else:
             self._typing = asyncio.create_task(self._keep_typing())
+        if self._waiting_every is not None and self._waiting_every > 0:
+            self._waiting = asyncio.create_task(self._keep_waiting(self._waiting_every))
 
     def update(self, state: StreamState) -> None:
         """Note the newest text; queue a frame unless one is already waiting (O(1) per chunk).
@@ -203,6 +226,8 @@ class TelegramReply:
         inflate it).
         """
         self._state = state
+        if state.answer or state.reasoning:
+            self._waited = None
         if self.forbidden:
             return
         if self._first_message_due(len(state.answer)):
@@ -259,6 +284,7 @@ class TelegramReply:
         Stops ``typing`` and releases the scheduler stream; pending frames are dropped.
         """
         await self._stop_typing()
+        await self._stop_waiting()
         self.handle.cancel()
 
     # ----- internals --------------------------------------------------------------
@@ -273,6 +299,10 @@ class TelegramReply:
         if frame.fixed is not None:
             return frame.fixed
         state = self._state
+        suffix = frame.suffix
+        nothing_yet = not (state.answer or state.reasoning)
+        if self._waited is not None and nothing_yet and not frame.final and not suffix:
+            suffix = t("waiting", self.lang, seconds=self._waited)
         return compose_reply(
             state.answer,
             reasoning=state.reasoning,
@@ -280,7 +310,7 @@ class TelegramReply:
             show_reasoning=self.show_reasoning,
             partial=not frame.final,
             strings=self._strings,
-            suffix=frame.suffix,
+            suffix=suffix,
         )
 
     def _submit(self, frame: _Frame | _Typing, kind: JobKind) -> None:
@@ -294,6 +324,7 @@ class TelegramReply:
 
     async def _close(self, final: _Frame) -> None:
         await self._stop_typing()
+        await self._stop_waiting()
         self._closing = True
         if not self.forbidden:
             self._submit(final, "final")
@@ -394,6 +425,28 @@ class TelegramReply:
                 return
             self.handle.submit(_Typing(n), kind="action", send=self._send)
             await clock.sleep(TYPING_EVERY)
+
+    async def _keep_waiting(self, every: float) -> None:
+        """Every ``every`` s until the first chunk, note the whole seconds waited since
+        :meth:`begin` and queue a frame to show them (unless one is queued already: it
+        will show the newest count); waits on the scheduler's clock."""
+        clock = self.handle.clock
+        started = clock.now()
+        while True:
+            await clock.sleep(every)
+            state = self._state
+            if state.answer or state.reasoning or self.forbidden or self._closing:
+                return
+            self._waited = round(clock.now() - started)
+            if self._queued is None:
+                self._submit(self._frame(), "intermediate")
+
+    async def _stop_waiting(self) -> None:
+        if self._waiting is not None:
+            self._waiting.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._waiting
+            self._waiting = None
 
     async def _stop_typing(self) -> None:
         if self._typing is not None:
