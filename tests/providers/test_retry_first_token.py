@@ -54,7 +54,9 @@ def no_backoff() -> Iterator[None]:
         yield
 
 
-async def run(platform: Platform, **kwargs: float) -> list[Chunk]:
+async def run(
+    platform: Platform, *, attempts: int = 3, first_token_timeout: float | None = None
+) -> list[Chunk]:
     """Stream REQUEST with retries through a client with a TIMEOUT-second first-token timeout."""
     client = OpenAICompatClient(
         "fake",
@@ -64,7 +66,11 @@ async def run(platform: Platform, **kwargs: float) -> list[Chunk]:
         transport=httpx.MockTransport(platform),
     )
     try:
-        async with aclosing(stream_with_retries(client, REQUEST, **kwargs)) as chunks:
+        async with aclosing(
+            stream_with_retries(
+                client, REQUEST, attempts=attempts, first_token_timeout=first_token_timeout
+            )
+        ) as chunks:
             return [chunk async for chunk in chunks]
     finally:
         await client.aclose()
