@@ -196,5 +196,15 @@ def build_application(
     # group 0: photos and image documents (an album is one turn) for vision models
     photos = filters.PHOTO | filters.Document.IMAGE
     app.add_handler(MessageHandler(photos, handlers.answer_photo), group=0)
+    # group 0, after the real handlers: a command to this bot none of them took gets a /help hint
+    unknown_command = filters.UpdateType.MESSAGES & handlers.CommandToThisBot()
+    app.add_handler(MessageHandler(unknown_command, handlers.hint_unknown_command), group=0)
+    # group 0: a kind the bot cannot read (sticker, voice, PDF, …), if addressed to it
+    unsupported = (
+        filters.UpdateType.MESSAGES & handlers.UNSUPPORTED_KINDS & handlers.AddressedMessage()
+    )
+    app.add_handler(MessageHandler(unsupported, handlers.tell_unsupported), group=0)
+    # group 0, last: a button press no menu handler took is answered all the same
+    app.add_handler(CallbackQueryHandler(handlers.answer_unknown_button), group=0)
     app.add_error_handler(handlers.report_error)
     return app
