@@ -35,7 +35,9 @@ async def answer_message(update: Update, context: BotContext) -> None:
     scope = await scope_for(context, message, user)
     about = await thread_context(services.store, message)
     reply = services.replies.open(
-        message, lang=lang, show_reasoning=await shows_reasoning(context, user.id),
+        message,
+        lang=lang,
+        show_reasoning=await shows_reasoning(context, user.id),
         on_forbidden=lambda: services.conversations.stop(scope),
     )
     await services.conversations.run_turn(TurnInput(scope, user.id, text, context=about), reply)

@@ -87,11 +87,18 @@ async def _answer_images(
     text = captions or t("image_prompt" if len(images) == 1 else "images_prompt", lang)
     services = context.services
     reply = services.replies.open(
-        message, lang=lang, show_reasoning=await shows_reasoning(context, user_id),
+        message,
+        lang=lang,
+        show_reasoning=await shows_reasoning(context, user_id),
         on_forbidden=lambda: services.conversations.stop(scope),
     )
-    turn = TurnInput(scope, user_id, text, images=tuple(image.part for image in images),
-                     image_file_ids=tuple(image.file_id for image in images))
+    turn = TurnInput(
+        scope,
+        user_id,
+        text,
+        images=tuple(image.part for image in images),
+        image_file_ids=tuple(image.file_id for image in images),
+    )
     await services.conversations.run_turn(turn, reply)
 
 
