@@ -20,17 +20,20 @@ connection fails at once), then the error propagates. Options in the URL's query
 
 from __future__ import annotations
 
+from collections.abc import Awaitable, Callable
+from typing import Any
 from urllib.parse import urlsplit
 
 import fakeredis
 import redis.asyncio
+from redis.asyncio.client import Pipeline
 from redis.asyncio.retry import Retry
 from redis.backoff import ExponentialWithJitterBackoff
-from redis.exceptions import ConnectionError, RedisError, TimeoutError
+from redis.exceptions import ConnectionError, NoScriptError, RedisError, TimeoutError
 
 from storage.errors import StorageUnavailable
 
-__all__ = ["EMBEDDED_URLS", "REAL_SCHEMES", "connect"]
+__all__ = ["EMBEDDED_URLS", "REAL_SCHEMES", "ErrorListener", "ObservedRedis", "connect"]
 
 EMBEDDED_URLS = ("", "memory://")
 REAL_SCHEMES = ("redis", "rediss", "unix")
@@ -43,6 +46,55 @@ def _safe_location(url: str) -> str:
         return f"unix://{parts.path}"
     host = parts.hostname or "localhost"
     return f"{parts.scheme}://{host}:{parts.port or 6379}"
+
+
+ErrorListener = Callable[[BaseException], None]
+"""Told of each error a Redis command or pipeline raised; must not raise."""
+
+
+def _tell(listener: ErrorListener | None, error: BaseException) -> None:
+    # redis-py's Script loads a script the server does not know and calls it again
+    if listener is not None and not isinstance(error, NoScriptError):
+        listener(error)
+
+
+class ObservedRedis(redis.asyncio.Redis):
+    """``redis.asyncio.Redis`` that tells ``on_error`` of every error (``RedisError``,
+    ``OSError``) a command or a pipeline raises to its caller, after redis-py's own
+    retries, whether or not the caller then handles it; ``NoScriptError`` is left out
+    (redis-py's ``Script`` recovers from it by loading the script). ``on_error`` is
+    ``None`` (nobody told) until the client's owner sets it.
+    """
+
+    on_error: ErrorListener | None = None
+
+    async def execute_command(self, *args: Any, **options: Any) -> Any:
+        """See ``redis.asyncio.Redis.execute_command``."""
+        run: Callable[..., Awaitable[Any]] = super().execute_command  # untyped in redis-py
+        try:
+            return await run(*args, **options)
+        except (RedisError, OSError) as exc:
+            _tell(self.on_error, exc)
+            raise
+
+    def pipeline(self, transaction: bool = True, shard_hint: str | None = None) -> Pipeline:
+        """See ``redis.asyncio.Redis.pipeline``; its ``execute`` tells ``on_error`` too."""
+        pipe = _ObservedPipeline(
+            self.connection_pool, self.response_callbacks, transaction, shard_hint
+        )
+        pipe.on_error = self.on_error
+        return pipe
+
+
+class _ObservedPipeline(Pipeline):
+    on_error: ErrorListener | None = None
+
+    async def execute(self, raise_on_error: bool = True) -> list[Any]:
+        try:
+            return await super().execute(raise_on_error)
+        except (RedisError, OSError) as exc:
+            _tell(self.on_error, exc)
+            raise
 
 
 MAX_CONNECTIONS = 512
@@ -97,7 +149,7 @@ async def connect(url: str) -> tuple[redis.asyncio.Redis, bool]:
         socket_timeout=SOCKET_TIMEOUT,
         socket_keepalive=True,
     )
-    client = redis.asyncio.Redis.from_pool(pool)  # the client owns (and closes) the pool
+    client = ObservedRedis.from_pool(pool)  # the client owns (and closes) the pool
     try:
         await client.ping()
     except (RedisError, OSError) as exc:
