@@ -25,10 +25,12 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import hashlib
 import logging
 import re
 import time
 from collections.abc import Sequence
+from typing import Protocol
 
 from bot.conversation.failures import log_failure
 from bot.conversation.types import ImageLoader, Outcome, ReplySink, StreamState, TurnInput
@@ -50,6 +52,7 @@ from providers.types import (
     Finish,
     ReasoningDelta,
     SessionRefresh,
+    Usage,
     UsageReport,
 )
 from storage import ConversationStore, QuestionPace, StoredMessage
@@ -61,7 +64,9 @@ __all__ = [
     "ReplySink",
     "StreamState",
     "TurnInput",
+    "TurnObserver",
     "is_empty_answer",
+    "scope_digest",
 ]
 
 log = logging.getLogger(__name__)
@@ -78,8 +83,66 @@ def is_empty_answer(answer: str) -> bool:
     return not _EMPTY_FENCES.sub("", answer).strip()
 
 
+def scope_digest(scope: str) -> str:
+    """The first 10 hex digits of the SHA-256 of ``scope``: names a conversation in a log
+    line without its user or chat ids."""
+    return hashlib.sha256(scope.encode()).hexdigest()[:10]
+
+
+class TurnObserver(Protocol):
+    """Told what turns and provider streams did, for metrics (:mod:`bot.app.metrics`).
+
+    ``model`` is the catalogue key (``"<platform>:<model>"``; ``"unknown"`` when the turn
+    failed before its model was known); seconds are monotonic-clock durations. A method
+    must not block or raise.
+    """
+
+    def turn_ended(self, model: str, outcome: str, seconds: float) -> None:
+        """A turn ended: ``outcome`` is an :class:`Outcome` value (``"completed"``,
+        ``"stopped"``, ``"interrupted"``, ``"failed"``, …), ``"error"`` when an
+        exception (storage) ended it, ``"cancelled"`` when it was cancelled."""
+
+    def first_text(self, model: str, seconds: float) -> None:
+        """A stream's first answer or reasoning text came ``seconds`` after its request
+        (provider-level retries before it included)."""
+
+    def stream_ended(self, model: str, seconds: float) -> None:
+        """A stream completed ``seconds`` after its request."""
+
+    def provider_failed(self, model: str, error: BaseException) -> None:
+        """A stream ended with ``error`` (a ``ProviderError``, after provider-level
+        retries); the turn may still retry or recover."""
+
+    def usage(self, model: str, usage: Usage) -> None:
+        """The provider reported the token ``usage`` of one stream."""
+
+
+class _Unobserved:
+    """The :class:`TurnObserver` that ignores everything."""
+
+    def turn_ended(self, model: str, outcome: str, seconds: float) -> None:
+        """Ignore."""
+
+    def first_text(self, model: str, seconds: float) -> None:
+        """Ignore."""
+
+    def stream_ended(self, model: str, seconds: float) -> None:
+        """Ignore."""
+
+    def provider_failed(self, model: str, error: BaseException) -> None:
+        """Ignore."""
+
+    def usage(self, model: str, usage: Usage) -> None:
+        """Ignore."""
+
+
 class ConversationService:
-    """Runs conversation turns and owns the per-conversation model choice and ``/stop``."""
+    """Runs conversation turns and owns the per-conversation model choice and ``/stop``.
+
+    Each turn is logged in one INFO line (``turn: scope=<scope_digest> model=<key>
+    outcome=<outcome> tokens=<total> seconds=<s>``, never the message text) and reported
+    to ``observer``.
+    """
 
     def __init__(
         self,
@@ -91,6 +154,7 @@ class ConversationService:
         system_prompt: str,
         daily_turn_limit: int = 0,
         turns_per_minute: int = 0,
+        observer: TurnObserver | None = None,
     ) -> None:
         self.store = store
         self.daily_turn_limit = daily_turn_limit
@@ -102,6 +166,7 @@ class ConversationService:
         self.default_model = default_model
         self.system_prompt = system_prompt
         self._stops: dict[str, asyncio.Event] = {}
+        self._observer: TurnObserver = observer or _Unobserved()
 
     async def current_model(self, scope: str) -> ModelInfo:
         """The model chosen for ``scope``, or the default when none (or a disabled one) is."""
@@ -199,11 +264,38 @@ class ConversationService:
     async def _locked_turn(
         self, turn: TurnInput, sink: ReplySink, *, history: list[StoredMessage] | None
     ) -> Outcome:
-        model = await self.current_model(turn.scope)
+        """Run one turn (the conversation's lock is held); log it and report it."""
+        started = time.monotonic()
+        state = StreamState()
+        model: ModelInfo | None = None
+        ended = "error"
+        try:
+            model = await self.current_model(turn.scope)
+            outcome = await self._answer_locked(turn, sink, model, state, history=history)
+            ended = outcome.value
+            return outcome
+        except asyncio.CancelledError:
+            ended = "cancelled"
+            raise
+        finally:
+            self._report_turn(turn.scope, model, ended, state, time.monotonic() - started)
+
+    def _report_turn(
+        self, scope: str, model: ModelInfo | None, outcome: str, state: StreamState,
+        seconds: float,
+    ) -> None:
+        key = model.key if model is not None else "unknown"
+        log.info("turn: scope=%s model=%s outcome=%s tokens=%d seconds=%.2f",
+                 scope_digest(scope), key, outcome, state.usage_tokens, seconds)
+        self._observer.turn_ended(key, outcome, seconds)
+
+    async def _answer_locked(
+        self, turn: TurnInput, sink: ReplySink, model: ModelInfo, state: StreamState, *,
+        history: list[StoredMessage] | None,
+    ) -> Outcome:
         client = self.clients[model.platform]
         if history is None:
             history = await self.store.load_history(turn.scope)
-        state = StreamState()
         stop = self._stops[turn.scope] = asyncio.Event()
         try:
             outcome = await self._stream_with_context_retry(
@@ -262,7 +354,9 @@ class ConversationService:
         stop: asyncio.Event,
     ) -> Outcome:
         request = self._build_request(model, history, turn)
-        work = asyncio.ensure_future(self._stream_twice(client, request, state, sink))
+        work = asyncio.ensure_future(
+            self._stream_twice(client, request, state, sink, model.key)
+        )
         stopper = asyncio.ensure_future(stop.wait())
         try:
             await asyncio.wait({work, stopper}, return_when=asyncio.FIRST_COMPLETED)
@@ -276,10 +370,11 @@ class ConversationService:
         return Outcome.STOPPED
 
     async def _stream_twice(
-        self, client: ChatClient, request: ChatRequest, state: StreamState, sink: ReplySink
+        self, client: ChatClient, request: ChatRequest, state: StreamState, sink: ReplySink,
+        model: str,
     ) -> Outcome:
         try:
-            await self._stream_once(client, request, state, sink)
+            await self._stream_once(client, request, state, sink, model)
             return Outcome.COMPLETED
         except _BROKEN as exc:
             if not (state.answer or state.reasoning):
@@ -288,7 +383,7 @@ class ConversationService:
         state.reset()
         await sink.restart(state)
         try:
-            await self._stream_once(client, request, state, sink)
+            await self._stream_once(client, request, state, sink, model)
             return Outcome.COMPLETED
         except _BROKEN as exc:
             if not state.answer:
@@ -297,10 +392,27 @@ class ConversationService:
             return Outcome.INTERRUPTED
 
     async def _stream_once(
-        self, client: ChatClient, request: ChatRequest, state: StreamState, sink: ReplySink
+        self, client: ChatClient, request: ChatRequest, state: StreamState, sink: ReplySink,
+        model: str,
     ) -> None:
+        started = time.monotonic()
+        try:
+            await self._read_stream(client, request, state, sink, model, started)
+        except ProviderError as exc:
+            self._observer.provider_failed(model, exc)
+            raise
+        self._observer.stream_ended(model, time.monotonic() - started)
+
+    async def _read_stream(
+        self, client: ChatClient, request: ChatRequest, state: StreamState, sink: ReplySink,
+        model: str, started: float,
+    ) -> None:
+        waiting = True  # for the first text
         async with contextlib.aclosing(stream_with_retries(client, request)) as chunks:
             async for chunk in chunks:
+                if waiting and isinstance(chunk, AnswerDelta | ReasoningDelta) and chunk.text:
+                    waiting = False
+                    self._observer.first_text(model, time.monotonic() - started)
                 if isinstance(chunk, AnswerDelta):
                     if not chunk.text:
                         continue
@@ -316,6 +428,7 @@ class ConversationService:
                     await self.store.set_provider_session(client.name, chunk.cookies)
                 elif isinstance(chunk, UsageReport):
                     state.usage_tokens = chunk.usage.total_tokens
+                    self._observer.usage(model, chunk.usage)
                 elif isinstance(chunk, Finish):
                     self._on_finish(chunk, state, request)
 
