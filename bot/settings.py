@@ -150,6 +150,11 @@ class Settings(_PlatformSettings):
     webhook_listen: str = "0.0.0.0"  # all interfaces: behind a reverse proxy, in a container
     webhook_port: int = Field(8080, ge=1, le=65535)
 
+    # Health and metrics (/healthz, /readyz, /metrics; bot.app.health). Webhook mode serves
+    # them on the webhook server; polling mode on metrics_host:metrics_port, 0 = no server.
+    metrics_host: str = "127.0.0.1"  # loopback only unless set
+    metrics_port: int = Field(0, ge=0, le=65535)
+
     @field_validator(
         "allowed_user_ids",
         "openai_models",

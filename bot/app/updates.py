@@ -226,16 +226,26 @@ class SkippingBot(ExtBot[None]):
         return good
 
 
-def skipping_bot(token: str, *, base_url: str, base_file_url: str) -> SkippingBot:
+def skipping_bot(
+    token: str,
+    *,
+    base_url: str,
+    base_file_url: str,
+    make_request: Callable[[int], HTTPXRequest] = lambda size: HTTPXRequest(
+        connection_pool_size=size
+    ),
+) -> SkippingBot:
     """A :class:`SkippingBot` with what ``ApplicationBuilder`` would give its ``ExtBot``.
 
     PTB 22.8 ``ApplicationBuilder._build_request``: an ``HTTPXRequest`` with 256
     connections for the Bot API calls and one for ``getUpdates``, default timeouts.
+    ``make_request(connection_pool_size)`` makes each (an ``HTTPXRequest`` subclass that
+    counts the calls, :class:`bot.app.metrics.CountingRequest`, in the bot).
     """
     return SkippingBot(
         token=token,
         base_url=base_url,
         base_file_url=base_file_url,
-        request=HTTPXRequest(connection_pool_size=256),
-        get_updates_request=HTTPXRequest(connection_pool_size=1),
+        request=make_request(256),
+        get_updates_request=make_request(1),
     )

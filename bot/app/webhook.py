@@ -38,9 +38,10 @@ from urllib.parse import urlsplit
 import uvicorn
 from starlette.applications import Starlette
 from starlette.requests import ClientDisconnect, Request
-from starlette.responses import PlainTextResponse, Response
+from starlette.responses import Response
 from starlette.routing import Route
 
+from bot.app.health import health_routes
 from bot.app.updates import PoisonLog, parse_update, update_id_of
 from bot.app.wiring import ALLOWED_UPDATES, BotApplication, build_application, started
 from bot.settings import Settings
@@ -139,7 +140,8 @@ def webhook_app(
     body_timeout: float = BODY_TIMEOUT_SECONDS,
     poison: PoisonLog | None = None,
 ) -> Starlette:
-    """The ASGI app: ``POST path`` takes one update, ``GET /healthz`` answers ``ok``.
+    """The ASGI app: ``POST path`` takes one update; ``GET /healthz``, ``/readyz`` and
+    ``/metrics`` are :func:`bot.app.health.health_routes`.
 
     A request without the right secret header gets 403 and is dropped (its body unread);
     a body over :data:`MAX_BODY_BYTES` gets 413 and one not complete within
@@ -172,15 +174,7 @@ def webhook_app(
             await application.update_queue.put(update)
         return Response(status_code=200)
 
-    async def health(request: Request) -> Response:
-        return PlainTextResponse("ok")
-
-    return Starlette(
-        routes=[
-            Route(path, receive, methods=["POST"]),
-            Route("/healthz", health, methods=["GET"]),
-        ]
-    )
+    return Starlette(routes=[Route(path, receive, methods=["POST"]), *health_routes(application)])
 
 
 def server_config(asgi: Starlette, *, host: str, port: int) -> uvicorn.Config:

@@ -9,7 +9,7 @@ from collections.abc import AsyncIterator
 from typing import Any
 
 import httpx
-from telegram import BotCommand, BotCommandScopeDefault
+from telegram import BotCommand, BotCommandScopeDefault, Update
 from telegram.error import TelegramError
 from telegram.ext import (
     Application,
@@ -22,6 +22,8 @@ from telegram.ext import (
 )
 
 import handlers
+from bot.app.health import start_health_server, stop_health_server
+from bot.app.metrics import AppData, Telemetry, telemetry_of
 from bot.app.ordering import OrderedUpdateProcessor
 from bot.app.platforms import build_catalogue, build_clients, check_default_model
 from bot.app.services import open_configured_store, restore_sessions
@@ -32,7 +34,7 @@ from bot.scheduler.clock import MonotonicClock
 from bot.scheduler.core import Limits, SendScheduler
 from bot.settings import Settings
 from bot.texts import Lang, t
-from handlers.context import BotContext, BotData, Services
+from handlers.context import BotContext, Services
 
 __all__ = [
     "ALLOWED_UPDATES",
@@ -50,7 +52,7 @@ ALLOWED_UPDATES = ["message", "callback_query", "channel_post"]
 COMMANDS = ("start", "help", "model", "settings", "reset", "stop", "retry", "usage", "shared")
 MAX_CONCURRENT_UPDATES = 512
 
-BotApplication = Application[Any, BotContext, dict[Any, Any], dict[Any, Any], BotData, Any]
+BotApplication = Application[Any, BotContext, dict[Any, Any], dict[Any, Any], AppData, Any]
 
 
 async def build_services(
@@ -66,11 +68,12 @@ async def build_services(
     store, embedded = await open_configured_store(settings)
     if embedded:
         log.warning("REDIS_URL is not set: using the embedded store; history is lost at restart")
+    telemetry_of(app).watch_redis(store.redis)
     await restore_sessions(store, clients)
     conversations = ConversationService(
         store=store, clients=clients, catalogue=catalogue, default_model=default,
         system_prompt=settings.system_prompt, daily_turn_limit=settings.user_daily_turns,
-        turns_per_minute=settings.user_turns_per_minute,
+        turns_per_minute=settings.user_turns_per_minute, observer=telemetry_of(app),
     )
     log.info(
         "starting: platforms=%s default_model=%s models=%d storage=%s",
@@ -80,6 +83,7 @@ async def build_services(
     scheduler = SendScheduler(limits=limits_of(settings), clock=MonotonicClock(),
                               give_up_seconds=settings.reply_give_up_seconds)
     await scheduler.start()
+    telemetry_of(app).watch_scheduler(scheduler)
     return Services(
         settings=settings, store=store, conversations=conversations, catalogue=catalogue,
         replies=ReplyFactory(app.bot, settings, scheduler),
@@ -112,9 +116,11 @@ async def _post_init(
         await app.bot.set_my_commands(_commands("zh"), language_code="zh")
     except TelegramError as exc:
         log.warning("could not register the bot commands: %s", exc)
+    await start_health_server(app, settings)  # polling mode with METRICS_PORT only
 
 
 async def _post_shutdown(app: BotApplication) -> None:
+    await stop_health_server(app)
     try:
         services = app.bot_data.services
     except RuntimeError:
@@ -160,7 +166,8 @@ def build_application(
     The process entry (:mod:`bot.__main__`) sets ``PTB_TIMEDELTA``; this leaves the
     environment alone.
     """
-    context_types = ContextTypes(context=BotContext, bot_data=BotData)
+    context_types = ContextTypes(context=BotContext, bot_data=AppData)
+    telemetry = Telemetry()  # the Bot API requests count into it, so it comes first
     builder = Application.builder()
     if not polling:
         builder = builder.updater(None)
@@ -168,13 +175,17 @@ def build_application(
         builder
         .bot(skipping_bot(settings.telegram_bot_token.get_secret_value(),
                           base_url=settings.telegram_base_url,
-                          base_file_url=settings.telegram_base_file_url))
+                          base_file_url=settings.telegram_base_file_url,
+                          make_request=telemetry.counting_request))
         .context_types(context_types)
         .concurrent_updates(OrderedUpdateProcessor(MAX_CONCURRENT_UPDATES))
         .post_init(functools.partial(_post_init, settings=settings, transport=transport))
         .post_shutdown(_post_shutdown)
         .build()
     )
+    app.bot_data.telemetry = telemetry
+    # group -3: every update is counted, duplicates included
+    app.add_handler(TypeHandler(Update, telemetry.count_update), group=-3)
     # group -2: a group that became a supergroup takes its conversations along
     app.add_handler(MessageHandler(filters.StatusUpdate.MIGRATE, handlers.follow_migration),
                     group=-2)
