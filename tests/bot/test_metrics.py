@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import socket
 from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass, field
 
@@ -19,12 +20,14 @@ from telegram.error import NetworkError, RetryAfter
 
 from bench.fake_telegram import FakeTelegram
 from bench.loopback import TOKEN, serve
-from bot.app.health import Readiness
+from bot.app.health import HealthServer, Readiness
 from bot.app.metrics import Telemetry, update_type
 from bot.app.updates import skipping_bot
+from bot.app.wiring import build_application
 from bot.conversation.turn import ConversationService, Outcome, StreamState, TurnInput, scope_digest
 from bot.scheduler.clock import MonotonicClock
 from bot.scheduler.core import Limits, SendScheduler
+from bot.settings import ConfigError
 from providers.catalogue import Catalogue, ModelInfo, PlatformInfo
 from providers.errors import ProviderError, RateLimitError
 from providers.types import (
@@ -38,6 +41,7 @@ from providers.types import (
 )
 from storage import ConversationStore, open_store
 from storage.backend import ObservedRedis, connect
+from tests.bot.fake_providers import make_settings
 
 pytestmark = pytest.mark.timeout(20)
 
@@ -388,3 +392,13 @@ async def test_redis_that_does_not_answer_or_is_not_open_fails_readiness() -> No
     assert await starting.problem() == (
         "starting: the store is not open yet; telegram: no successful Bot API call yet"
     )
+
+
+async def test_a_metrics_port_in_use_is_a_configuration_error() -> None:
+    """The polling-mode server on a port something else listens on fails with a
+    ConfigError naming METRICS_PORT (the entry's exit status 2), not uvicorn's exit."""
+    app = build_application(make_settings())
+    with socket.create_server(("127.0.0.1", 0)) as taken:
+        port = taken.getsockname()[1]
+        with pytest.raises(ConfigError, match=f"METRICS_PORT {port} on METRICS_HOST 127.0.0.1"):
+            await HealthServer.start(app, host="127.0.0.1", port=port)
