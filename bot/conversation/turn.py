@@ -460,7 +460,7 @@ class ConversationService:
             if stored.image_file_ids:
                 content = "[image] " * len(stored.image_file_ids) + content
             messages.append(ChatMessage(stored.role, content))
-        messages.append(ChatMessage("user", turn.text, images=turn.images))
+        messages.append(ChatMessage("user", turn.content, images=turn.images))
         return ChatRequest(
             model=model.model,
             messages=tuple(messages),
@@ -473,7 +473,7 @@ class ConversationService:
     ) -> None:
         if is_empty_answer(state.answer):
             return  # no answer text (stopped before any, or EMPTY): nothing coherent to keep
-        user = StoredMessage("user", turn.text, image_file_ids=turn.image_file_ids)
+        user = StoredMessage("user", turn.content, image_file_ids=turn.image_file_ids)
         answer = StoredMessage(
             "assistant", state.answer, interrupted=outcome is not Outcome.COMPLETED
         )

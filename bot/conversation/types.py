@@ -85,6 +85,9 @@ class TurnInput:
     encoded images of this message and ``image_file_ids`` their Telegram
     ``file_id``s (stored in history instead of the bytes); ``context`` is text that
     frames the question (the channel post a discussion thread hangs under).
+    ``quoted`` is the block showing the message the question replies to or quotes
+    (:mod:`bot.conversation.quoted`); it precedes ``text`` in the user message, which is
+    sent and stored as :attr:`content`. A quoted image is the first of ``images``.
     """
 
     scope: str
@@ -93,3 +96,9 @@ class TurnInput:
     images: tuple[ImagePart, ...] = ()
     image_file_ids: tuple[str, ...] = ()
     context: str | None = None
+    quoted: str | None = None
+
+    @property
+    def content(self) -> str:
+        """The user message as sent and stored: ``quoted``, a blank line, then ``text``."""
+        return f"{self.quoted}\n\n{self.text}" if self.quoted else self.text
