@@ -20,9 +20,11 @@ streaming   a ``first`` frame queued; then one          ``finish``/``fail`` → 
             ``intermediate`` frame at a time            ``Forbidden`` → forbidden;
             (``first`` again when a draft outgrows a    ``abandon()`` → abandoned
             message); ``restart()`` stays here; a
-            refused draft switches to edits for good
-forbidden   Telegram's ``Forbidden``: sends dropped,    ``finish``/``fail`` → closing (no
-            ``on_forbidden`` called                     final frame queued)
+            refused draft switches to messages; an
+            unconfirmed send leaves only the final
+forbidden   Telegram's ``Forbidden``: the handle        ``finish``/``fail`` → closing (no
+            cancelled (nothing more sent), the turn     final frame queued)
+            stopped (``on_forbidden``), one INFO line
 closing     ``finish``/``fail``: typing stopped, the    ``handle.close()`` returns (final
             ``final`` frame queued                      delivered or given up) → closed
 closed      the handle closed (detached)                —
@@ -53,7 +55,9 @@ failed           a first/final frame given up           detach
 detached         ``StreamHandle.close()`` (after the    —
                  flush) or ``cancel()``: pending
                  frames dropped, the record forgotten;
-                 a submit raises ``StreamClosedError``
+                 a submit raises ``StreamClosedError``;
+                 a send in flight then answering
+                 ``DROP`` is only counted, not failed
 ===============  =====================================  =====================================
 
 One background task (the dispatcher) owns Telegram's flood budget at three levels at
@@ -84,7 +88,11 @@ decides which frame goes out when:
 - errors: a send callback returns :class:`SendOutcome` (``None`` = sent); ``RETRY``
   re-queues (the newest frame goes out after a back-off and any pause set with
   :meth:`SendScheduler.pause_chat` / :meth:`SendScheduler.pause_all`), and first
-  and final frames are given up ``give_up_seconds`` after their submission.
+  and final frames are given up ``give_up_seconds`` after their submission;
+- adaptive flood control: Telegram's 429 (:meth:`StreamHandle.retry_after`) pauses the
+  chat and lowers the budget of the level it is blamed on (:meth:`SendScheduler.retry_after`,
+  :mod:`bot.scheduler.adapt`); :meth:`SendScheduler.current_rates` shows each level's
+  budget now.
 
 No Telegram import here: the reply stream translates ``telegram.error.RetryAfter``
 and friends into outcomes and pauses.
@@ -97,18 +105,23 @@ import functools
 import itertools
 import logging
 import math
+from collections import deque
+from dataclasses import dataclass
 from types import TracebackType
-from typing import Final, TypeVar
+from typing import Final, Literal, TypeVar
 
 from bot.scheduler.clock import Clock
 from bot.scheduler.handle import StreamHandle
-from bot.scheduler.limits import ChatBudget, Level, Limits
+from bot.scheduler.limits import ChatBudget, Level, LevelRate, Limits
 from bot.scheduler.stats import JobKind, SchedulerStats
 from bot.scheduler.stream import Job, SendCallback, SendOutcome, Stream, StreamClosedError
 
 __all__ = [
     "ACTION_TTL",
+    "GLOBAL_SPAN",
+    "AdaptiveRates",
     "JobKind",
+    "LevelRate",
     "Limits",
     "SchedulerStats",
     "SendCallback",
@@ -126,8 +139,29 @@ ACTION_TTL: Final = 5.0
 """Seconds a pending chat action stays useful: Telegram shows one for 5 s at most
 (Bot API ``sendChatAction``)."""
 
+GLOBAL_SPAN: Final = 1.0
+"""Seconds within which 429s in two different chats are blamed on the global level
+(Telegram's overall limit is counted per second; chats' own limits are independent, so
+two chats refused at once point at the level they share)."""
+
 _MIN_SLEEP: Final = 1e-4  # seconds; guards the dispatcher against float-rounding spins
 _RANK: Final = {"first": 0, "final": 0, "intermediate": 1, "action": 2}
+
+LevelName = Literal["chat", "group", "global"]
+
+
+@dataclass(frozen=True, slots=True)
+class AdaptiveRates:
+    """Each level's budget now (:meth:`SendScheduler.current_rates`).
+
+    ``global_``: the bot-wide level; ``chats`` / ``groups``: the chats (private, or a
+    group's own per-chat level) and groups whose budget is adapted after a 429 (absent
+    ones are at their configured :class:`Limits`).
+    """
+
+    global_: LevelRate
+    chats: dict[int, LevelRate]
+    groups: dict[int, LevelRate]
 
 
 class SendScheduler:
@@ -166,6 +200,7 @@ class SendScheduler:
             window=1.0,
         )
         self._paused_until = -math.inf
+        self._floods: deque[tuple[float, int]] = deque()  # (time, chat_id) of recent 429s
         self._chats: dict[int, ChatBudget] = {}
         self._resting: set[int] = set()
         self._streams: dict[int, Stream] = {}
@@ -248,6 +283,33 @@ class SendScheduler:
         self._global.bucket.hold(until)
         self._wake.set()
 
+    def current_rates(self) -> AdaptiveRates:
+        """Each level's budget now: the global one, and every adapted chat and group."""
+        now = self.clock.now()
+        chats: dict[int, LevelRate] = {}
+        groups: dict[int, LevelRate] = {}
+        for chat_id, chat in self._chats.items():
+            for level, found in ((chat.level, chats), (chat.group, groups)):
+                if level is not None and level.adaptation is not None:
+                    rate = level.rate(now)  # may find the adaptation settled
+                    if level.adaptation is not None:
+                        found[chat_id] = rate
+        return AdaptiveRates(self._global.rate(now), chats, groups)
+
+    def _blame(self, chat_id: int, now: float) -> tuple[LevelName, Level]:
+        """The level a 429 in ``chat_id`` at ``now`` is blamed on (see :meth:`retry_after`)."""
+        floods = self._floods
+        while floods and floods[0][0] < now - GLOBAL_SPAN:
+            floods.popleft()
+        others = any(other != chat_id for _, other in floods)
+        floods.append((now, chat_id))
+        if others:
+            return "global", self._global
+        chat = self._chat(chat_id)
+        if chat.group is not None:
+            return "group", chat.group
+        return "chat", chat.level
+
     # -- the stream interface (bot.scheduler.handle.StreamOwner) ----------------
     # Called by StreamHandle only: code outside the package holds handles, not Streams.
 
@@ -276,6 +338,31 @@ class SendScheduler:
             stream.sends_owed = sends
             self._count_sends_owed(stream)
             self._wake.set()  # a smaller reserve may let an intermediate frame go
+
+    def retry_after(self, stream: Stream, seconds: float) -> None:
+        """Telegram answered ``stream``'s send in flight 429 with ``retry_after`` = ``seconds``.
+
+        Pauses the chat (:meth:`pause_chat`) and lowers the budget of the level blamed:
+        the global one when another chat got a 429 within :data:`GLOBAL_SPAN` seconds,
+        else the group's (a group chat) or the chat's own. Telegram's answer does not
+        say which level refused; this blame is the likeliest one (a group's 20 a minute
+        binds long before its chat's 1 a second). See :mod:`bot.scheduler.adapt` for
+        the cut and the climb back.
+        """
+        now = self.clock.now()
+        chat_id = stream.chat_id
+        name, level = self._blame(chat_id, now)
+        if level.cut(now, launched=stream.last_sent_at, until=now + seconds):
+            self.stats.rate_cuts[name] += 1
+            rate = level.rate(now)
+            log.info(
+                "429 in chat %s: the %s level now sends %.3g/s, bursts of %d",
+                chat_id,
+                name,
+                rate.per_second,
+                rate.burst,
+            )
+        self.pause_chat(chat_id, seconds)
 
     def detach(self, stream: Stream) -> None:
         """Drop ``stream``'s pending frames and forget it (idempotent)."""

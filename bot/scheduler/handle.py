@@ -48,6 +48,11 @@ class StreamOwner(Protocol):
         """Send nothing to ``chat_id`` for ``seconds``."""
         ...
 
+    def retry_after(self, stream: Stream, seconds: float) -> None:
+        """Telegram answered ``stream``'s send in flight 429: pause its chat for ``seconds``
+        and lower the budget of the level blamed."""
+        ...
+
 
 class StreamHandle:
     """One reply's (one Telegram message's) handle on the scheduler.
@@ -109,6 +114,13 @@ class StreamHandle:
     def pause(self, seconds: float) -> None:
         """Pause this reply's chat for ``seconds`` (see :meth:`SendScheduler.pause_chat`)."""
         self._owner.pause_chat(self._stream.chat_id, seconds)
+
+    def retry_after(self, seconds: float) -> None:
+        """Say Telegram answered this reply's send in flight 429 Too Many Requests with
+        ``retry_after`` = ``seconds``: its chat pauses that long, and the level blamed sends
+        slower for a while (see :meth:`SendScheduler.retry_after`). Call it from the send
+        callback, then return ``SendOutcome.RETRY``."""
+        self._owner.retry_after(self._stream, seconds)
 
     async def flush(self) -> bool:
         """Wait until no frame is pending or in flight; return ``False`` if the reply failed.

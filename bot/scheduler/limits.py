@@ -11,7 +11,17 @@ from collections import deque
 from dataclasses import dataclass
 from typing import Final
 
-__all__ = ["TELEGRAM_LIMITS", "ChatBudget", "Level", "Limits", "TokenBucket", "WindowCap"]
+from bot.scheduler.adapt import Adaptation, excess
+
+__all__ = [
+    "TELEGRAM_LIMITS",
+    "ChatBudget",
+    "Level",
+    "LevelRate",
+    "Limits",
+    "TokenBucket",
+    "WindowCap",
+]
 
 TELEGRAM_GLOBAL_PER_SECOND: Final = 30  # Bot FAQ: "no more than 30 messages per second"
 EPSILON = 1e-9  # tokens: absorbs float rounding so a token due "now" is available now
@@ -20,6 +30,10 @@ EPSILON = 1e-9  # tokens: absorbs float rounding so a token due "now" is availab
 @dataclass(frozen=True, slots=True)
 class Limits:
     """The send budget of the bot at three levels; every job costs 1 at each level it touches.
+
+    These are the configured budgets each level starts at: after Telegram answers 429,
+    the level blamed sends slower, and in smaller bursts, for a while
+    (:mod:`bot.scheduler.adapt`).
 
     Per chat (every chat, private or group): a token bucket that refills
     ``per_chat_per_second`` tokens per second and holds at most ``per_chat_burst``;
@@ -174,6 +188,19 @@ class TokenBucket:
         """Return whether the bucket is back to capacity at ``now``."""
         return self.tokens(now) + EPSILON >= self.capacity
 
+    def retune(self, now: float, *, rate: float, capacity: float) -> None:
+        """From ``now`` on, refill ``rate`` tokens per second and hold at most ``capacity``.
+
+        The tokens held at ``now`` are kept (down to the new capacity); a pause set with
+        :meth:`hold` still ends no earlier than it did.
+        """
+        if rate == self.rate and capacity == self.capacity:
+            return
+        if now >= self._stamp:
+            self._tokens, self._stamp = self.tokens(now), now
+        self.rate, self.capacity = rate, capacity
+        self._tokens = min(self._tokens, capacity)
+
 
 class WindowCap:
     """At most ``cap`` sends in any half-open window of ``window`` seconds (a send log)."""
@@ -208,15 +235,35 @@ class WindowCap:
         return not self._times
 
 
+@dataclass(frozen=True, slots=True)
+class LevelRate:
+    """One level's budget now: ``per_second`` (refill rate) and ``burst`` (sends), and the
+    configured ones; they differ while the level is adapted after a 429."""
+
+    per_second: float
+    burst: int
+    nominal_per_second: float
+    nominal_burst: int
+
+
 class Level:
-    """One level of the budget: a token bucket, optionally with a hard window cap."""
+    """One level of the budget: a token bucket, optionally with a hard window cap.
+
+    The bucket starts at the configured ``rate`` and ``burst``; a 429 blamed on the level
+    (:meth:`cut`) lowers them for a while (:mod:`bot.scheduler.adapt`); the window cap
+    never changes.
+    """
 
     def __init__(
-        self, *, rate: float, burst: float, now: float, cap: int | None = None, window: float = 0.0
+        self, *, rate: float, burst: int, now: float, cap: int | None = None, window: float = 0.0
     ) -> None:
         """Create a rested level; ``cap`` sends per ``window`` seconds if ``cap`` is set."""
         self.bucket = TokenBucket(rate=rate, capacity=burst, now=now)
         self.cap = None if cap is None else WindowCap(cap=cap, window=window)
+        self.nominal_rate = rate
+        self.nominal_burst = burst
+        self.adaptation: Adaptation | None = None
+        self._recent: deque[float] = deque(maxlen=burst + 1)  # launch times, for cut()
 
     def ready_at(self, now: float, need: float = 1.0, *, reserve: int = 0) -> float:
         """Return the earliest time ``>= now`` at which ``need`` sends fit (or inf).
@@ -226,6 +273,8 @@ class Level:
         tokens) are kept whole, so ``need`` is taken from a full bucket only, and
         ``min(reserve, cap - 1)`` window slots are kept.
         """
+        if self.adaptation is not None:
+            self.tune(now)
         bucket, cap = self.bucket, self.cap
         at = bucket.ready_at(now, need + (bucket.capacity - 1 if reserve > 0 else 0.0))
         if cap is not None:
@@ -234,13 +283,49 @@ class Level:
 
     def take(self, now: float) -> None:
         """Spend one send at ``now``."""
+        if self.adaptation is not None:
+            self.tune(now)
         self.bucket.take(now)
+        self._recent.append(now)
         if self.cap is not None:
             self.cap.take(now)
 
+    def cut(self, now: float, *, launched: float, until: float) -> bool:
+        """Telegram refused the send launched at ``launched`` with 429, pausing until ``until``.
+
+        Lower the rate and burst (:meth:`bot.scheduler.adapt.Adaptation.cut`, the burst
+        judged from this level's sends up to ``launched``); returns ``False`` when the
+        429 is an echo of the previous cut (nothing changed).
+        """
+        run = excess((t for t in self._recent if t <= launched), rate=self.nominal_rate)
+        adaptation = self.adaptation or Adaptation(self.nominal_rate, self.nominal_burst)
+        if not adaptation.cut(now, run_excess=run, until=until):
+            return False
+        self.adaptation = adaptation
+        self.tune(now)
+        return True
+
+    def tune(self, now: float) -> None:
+        """Set the bucket to the adapted rate and burst at ``now``; forget a settled adaptation."""
+        adaptation = self.adaptation
+        if adaptation is None:
+            return
+        self.bucket.retune(now, rate=adaptation.rate(now), capacity=adaptation.burst(now))
+        if adaptation.settled(now):
+            self.adaptation = None
+
+    def rate(self, now: float) -> LevelRate:
+        """The level's budget at ``now``."""
+        self.tune(now)
+        return LevelRate(
+            self.bucket.rate, int(self.bucket.capacity), self.nominal_rate, self.nominal_burst
+        )
+
     def rested(self, now: float) -> bool:
-        """Return whether this level is as if it had never been used."""
-        return self.bucket.full(now) and (self.cap is None or self.cap.full(now))
+        """Return whether this level is as if it had never been used (nor adapted)."""
+        self.tune(now)
+        full = self.bucket.full(now) and (self.cap is None or self.cap.full(now))
+        return full and self.adaptation is None
 
 
 class ChatBudget:

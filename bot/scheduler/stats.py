@@ -53,7 +53,8 @@ class SchedulerStats:
     ``RETRY``; ``dropped``: jobs given up (deadline passed or ``DROP``); ``errors``:
     send callbacks that raised; ``streams_failed``: replies whose first or final
     frame could not be delivered; ``wakeups``: passes of the dispatcher (each
-    looks at every open reply, so this is its CPU cost).
+    looks at every open reply, so this is its CPU cost); ``rate_cuts``: Telegram
+    429s that lowered a level's budget, by level (``chat``, ``group``, ``global``).
     """
 
     sends: int = 0
@@ -67,6 +68,7 @@ class SchedulerStats:
     errors: int = 0
     streams_failed: int = 0
     wakeups: int = 0
+    rate_cuts: Counter[str] = field(default_factory=Counter)
     queue_delay: dict[str, DelayStats] = field(default_factory=dict)
 
     def record_send(self, *, chat_id: int, kind: JobKind, queued: float) -> None:

@@ -213,6 +213,8 @@ class Stream:
                 self._give_up(job, "deadline passed while retrying")
             else:
                 self._requeue(job)
+        elif self.detached:  # the reply let go of its stream (e.g. the bot was blocked)
+            self.stats.dropped += 1
         else:
             self._give_up(job, "the sender dropped it")
         self._refresh()
