@@ -76,6 +76,13 @@ class FakeTelegram:
     ``throttle(method, params, arrival_time)``, when set, runs for every call but
     ``getUpdates`` after any injection: a number answers Telegram's 429 with
     ``retry_after`` = that many seconds rounded up (at least 1); ``None`` lets it through.
+
+    Fault modes (tests set them): ``missing`` names methods this server lacks (answered
+    404 "Not Found", as a local Bot API server older than ``sendMessageDraft`` does;
+    PTB raises ``InvalidToken`` for it); ``blocked`` names chats whose user blocked the
+    bot (every call to them answers 403 "Forbidden: bot was blocked by the user");
+    ``slow`` maps a method to seconds its answer is held *after* the call was carried
+    out (Telegram under load): a client that stops waiting still finds the message sent.
     """
 
     calls: list[Call] = field(default_factory=list)
@@ -90,6 +97,9 @@ class FakeTelegram:
     _closed: bool = field(default=False, init=False)
     files: dict[str, bytes] = field(default_factory=dict)
     downloads: list[str] = field(default_factory=list)
+    missing: set[str] = field(default_factory=set)
+    blocked: set[int] = field(default_factory=set)
+    slow: dict[str, float] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         self.app = Starlette(
@@ -316,7 +326,7 @@ class FakeTelegram:
         call = Call(method, params, time.monotonic())
         if method != "getUpdates":
             self.calls.append(call)
-        injected = self._take_injection(method) or self._throttled(call)
+        injected = self._take_injection(method) or self._fault(call) or self._throttled(call)
         if injected is not None:
             call.error_code = injected.status_code
             return injected
@@ -335,7 +345,21 @@ class FakeTelegram:
                 status_code=exc.status,
             )
         call.result = result
+        if method in self.slow:  # carried out; the answer comes late
+            await asyncio.sleep(self.slow[method])
         return JSONResponse({"ok": True, "result": result})
+
+    def _fault(self, call: Call) -> JSONResponse | None:
+        """The answer of a fault mode (``missing``, ``blocked``) to ``call``, if any."""
+        if call.method in self.missing:
+            body = {"ok": False, "error_code": 404, "description": "Not Found"}
+            return JSONResponse(body, status_code=404)
+        chat_id = call.params.get("chat_id")
+        if chat_id is not None and int(chat_id) in self.blocked:
+            description = "Forbidden: bot was blocked by the user"
+            body = {"ok": False, "error_code": 403, "description": description}
+            return JSONResponse(body, status_code=403)
+        return None
 
     def _throttled(self, call: Call) -> JSONResponse | None:
         if self.throttle is None or call.method == "getUpdates":

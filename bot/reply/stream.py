@@ -9,7 +9,11 @@ be sent, never per chunk.
 
 - Private chats with drafts on: an empty draft ("Thinking…") at once, then
   ``sendMessageDraft`` frames, and the finished answer with ``sendMessage``. Any draft
-  failure switches that chat to message edits for good (telegram.md "Streaming").
+  refused (:class:`~bot.reply.chain.DraftRefused`) switches the reply to messages and
+  edits at once, so the answer is never lost: a 404 (a Bot API server without
+  ``sendMessageDraft``, e.g. an older local one) for the whole process, a 400 for that
+  chat (telegram.md "Streaming"), a 403 for that reply (if the user blocked the bot, the
+  next send says so).
   When the answer outgrows one message, the full first message is sent at once, as a
   high-priority frame (see :meth:`TelegramReply.update`), not left to the final.
 - While no chunk has come (a slow model, a queue at the provider), the draft or message
@@ -21,11 +25,15 @@ be sent, never per chunk.
   a message is out by then), repeated every ``TYPING_EVERY`` (4 s) as a low-priority
   action until the first message, timed on the scheduler's clock; a first message as
   soon as answer text exists; edits as the scheduler allows; a final edit.
-- Telegram errors: ``RetryAfter`` pauses the chat for the time asked and the newest
-  text goes out after; network errors retry on the next tick; ``Forbidden`` stops the
-  reply and releases the conversation; ``ChatMigrated`` (the group became a
-  supergroup) moves the reply to the new chat, where it starts over in a new message;
-  the rest is handled in :class:`bot.reply.chain.MessageChain`.
+- Telegram errors: ``RetryAfter`` pauses the chat for the time asked, lowers the
+  scheduler's budget for the level blamed (``StreamHandle.retry_after``), and the newest
+  text goes out after; network errors retry on the next tick (a ``sendMessage`` that
+  may have been delivered is never sent again: :mod:`bot.reply.chain`); ``Forbidden``
+  (the user blocked the bot, or it left the group) ends the reply quietly: nothing more
+  is sent to that chat, the provider stream is stopped (``on_forbidden``), one INFO
+  line; ``ChatMigrated`` (the group became a supergroup) moves the reply to the new
+  chat, where it starts over in a new message; the rest is handled in
+  :class:`bot.reply.chain.MessageChain`.
 
 The states of a reply are tabled at the top of :mod:`bot.scheduler.core`.
 """
@@ -46,6 +54,7 @@ from telegram.error import (
     BadRequest,
     ChatMigrated,
     Forbidden,
+    InvalidToken,
     NetworkError,
     RetryAfter,
     TelegramError,
@@ -55,7 +64,7 @@ from bot.conversation.failures import describe_failure
 from bot.conversation.scope import thread_of
 from bot.conversation.turn import Outcome, StreamState
 from bot.render.markdown import MAX_MESSAGE_UNITS, Rendered, ReplyStrings, compose_reply
-from bot.reply.chain import MessageChain
+from bot.reply.chain import SEND_TIMEOUT, DraftRefused, MessageChain
 from bot.scheduler.core import JobKind, SendOutcome, SendScheduler, StreamHandle
 from bot.settings import Settings
 from bot.texts import Lang, t
@@ -115,6 +124,10 @@ class ReplyFactory:
     """Opens a :class:`TelegramReply` for a user's message; owns the chats without drafts.
 
     ``waiting_every``: seconds between two updates of the waiting text (tests shorten it).
+    ``no_drafts``: chats whose drafts were refused (400); ``drafts_available``: ``False``
+    once the Bot API server answered ``sendMessageDraft`` 404 (it lacks the method).
+    ``send_timeout``: seconds each message call may take
+    (:data:`~bot.reply.chain.SEND_TIMEOUT`; tests shorten it).
     """
 
     bot: Bot
@@ -122,6 +135,8 @@ class ReplyFactory:
     scheduler: SendScheduler
     no_drafts: set[int] = field(default_factory=set)
     waiting_every: float = WAITING_EVERY
+    drafts_available: bool = True
+    send_timeout: float = SEND_TIMEOUT
     _draft_ids: itertools.count[int] = field(default_factory=lambda: itertools.count(1))
 
     def open(
@@ -134,7 +149,12 @@ class ReplyFactory:
     ) -> TelegramReply:
         """A reply to ``message``, in its chat and topic, in ``lang``."""
         private = message.chat.type == ChatType.PRIVATE
-        drafts = private and self.settings.use_drafts and message.chat_id not in self.no_drafts
+        drafts = (
+            private
+            and self.settings.use_drafts
+            and self.drafts_available
+            and message.chat_id not in self.no_drafts
+        )
         if drafts:
             interval = self.settings.draft_interval
         elif private:
@@ -142,7 +162,11 @@ class ReplyFactory:
         else:
             interval = self.settings.group_edit_interval
         chain = MessageChain(
-            self.bot, message.chat_id, reply_to=message.message_id, thread_id=thread_of(message)
+            self.bot,
+            message.chat_id,
+            reply_to=message.message_id,
+            thread_id=thread_of(message),
+            send_timeout=self.send_timeout,
         )
         handle = self.scheduler.open_stream(message.chat_id, min_interval=interval)
         return TelegramReply(
@@ -152,9 +176,18 @@ class ReplyFactory:
             show_reasoning=show_reasoning,
             draft_id=next(self._draft_ids) if drafts else None,
             on_forbidden=on_forbidden,
-            on_draft_failure=self.no_drafts.add,
+            on_draft_failure=self._drafts_failed,
             waiting_every=self.waiting_every,
         )
+
+    def _drafts_failed(self, chat_id: int, error: TelegramError) -> None:
+        """Remember a refused draft: a 404 for the process, a 400 for the chat."""
+        if isinstance(error, InvalidToken):
+            if self.drafts_available:
+                log.info("the Bot API server has no sendMessageDraft; replies use messages")
+            self.drafts_available = False
+        elif isinstance(error, BadRequest):
+            self.no_drafts.add(chat_id)
 
 
 class TelegramReply:
@@ -173,7 +206,7 @@ class TelegramReply:
         show_reasoning: bool = True,
         draft_id: int | None = None,
         on_forbidden: Callable[[], object] | None = None,
-        on_draft_failure: Callable[[int], None] | None = None,
+        on_draft_failure: Callable[[int, TelegramError], None] | None = None,
         waiting_every: float | None = None,
     ) -> None:
         self.chain = chain
@@ -229,6 +262,9 @@ class TelegramReply:
         if state.answer or state.reasoning:
             self._waited = None
         if self.forbidden:
+            self._stop_turn()  # again: the turn may have started after the refusal
+            return
+        if self.chain.awaiting_final:  # the rest goes with the final frame (MessageChain)
             return
         if self._first_message_due(len(state.answer)):
             self._measured = None  # one promotion per step: the next step measures again
@@ -254,6 +290,8 @@ class TelegramReply:
     async def restart(self, state: StreamState) -> None:
         """A new attempt replaces the partial text; say the connection was lost meanwhile."""
         self._state = state
+        if self.forbidden:
+            return
         await self.handle.flush()
         await self.chain.rewind()
         suffix = t("mark_retrying", self.lang) if state.notice is None else ""
@@ -335,6 +373,7 @@ class TelegramReply:
         """The scheduler's send callback: one Bot API call, errors translated."""
         if self.forbidden:
             return SendOutcome.DROP
+        whole: Rendered | None = None
         try:
             if isinstance(frame, _Typing):
                 await self.chain.bot.send_chat_action(
@@ -343,6 +382,8 @@ class TelegramReply:
                 return SendOutcome.SENT
             if frame.version == self._queued:
                 self._queued = None  # chunks from now on need a new frame
+            if self.chain.awaiting_final and not frame.final:
+                return SendOutcome.SENT  # moot: the rest goes with the final frame
             drafting = self.draft_id is not None and not frame.final
             draft_id = self.draft_id if drafting else None
             whole = self._render(frame)
@@ -350,10 +391,12 @@ class TelegramReply:
                 self._measured = (len(self._state.answer), whole.utf16_length)
             done = await self.chain.step(whole, draft_id=draft_id)
             self.handle.set_sends_owed(self.chain.sends_owed)
+        except DraftRefused as exc:
+            return self._drafts_refused(frame, whole, exc.error)
         except RetryAfter as exc:
             wait = _seconds(exc.retry_after)
             log.warning("Telegram asked to wait %.0f s (chat %s)", wait, self.chain.chat_id)
-            self.handle.pause(wait)
+            self.handle.retry_after(wait)
             return SendOutcome.RETRY
         except Forbidden:
             self._forbid()
@@ -397,21 +440,24 @@ class TelegramReply:
         again = dataclasses.replace(frame, again=frame.again + 1)
         self.handle.submit(again, kind=kind, send=self._send)
 
-    def _bad_request(self, frame: _Frame | _Typing, exc: BadRequest) -> SendOutcome:
-        if isinstance(frame, _Frame) and self.draft_id is not None and not frame.final:
-            log.info(
-                "drafts failed in chat %s (%s); using message edits",
-                self.chain.chat_id,
-                exc.message,
-            )
-            self.draft_id = None
-            if self._on_draft_failure is not None:
-                self._on_draft_failure(self.chain.chat_id)
-            if self._typing is None:
-                self._typing = asyncio.create_task(self._keep_typing())
+    def _drafts_refused(
+        self, frame: _Frame | _Typing, whole: Rendered | None, error: TelegramError
+    ) -> SendOutcome:
+        """Go on with messages: the frame's text (if any) at once as the first message."""
+        log.info(
+            "drafts refused in chat %s (%s); using messages", self.chain.chat_id, error.message
+        )
+        self.draft_id = None
+        if self._on_draft_failure is not None:
+            self._on_draft_failure(self.chain.chat_id, error)
+        if self._typing is None and not self._closing:
+            self._typing = asyncio.create_task(self._keep_typing())
+        if isinstance(frame, _Frame) and whole is not None and whole.text.strip():
             # The same frame again at once, now as a message: no back-off for this refusal.
             self._again(frame, "first")
-            return SendOutcome.SENT
+        return SendOutcome.SENT
+
+    def _bad_request(self, frame: _Frame | _Typing, exc: BadRequest) -> SendOutcome:
         log.error("Telegram refused a reply frame in chat %s: %s", self.chain.chat_id, exc.message)
         return SendOutcome.DROP
 
@@ -456,7 +502,16 @@ class TelegramReply:
             self._typing = None
 
     def _forbid(self) -> None:
+        """Telegram's 403: the user blocked the bot (or it left the group). End quietly:
+        nothing more goes to the chat (pending frames dropped), the turn is stopped."""
+        if self.forbidden:
+            return
         log.info("bot was blocked or removed in chat %s; stopping the reply", self.chain.chat_id)
         self.forbidden = True
+        self.handle.cancel()
+        self._stop_turn()
+
+    def _stop_turn(self) -> None:
+        """Ask the turn to stop (``on_forbidden``: idempotent, so safe on every chunk)."""
         if self._on_forbidden is not None:
             self._on_forbidden()
