@@ -264,6 +264,10 @@ _TEXTS: dict[str, dict[Lang, str]] = {
     },
     "image_prompt": {"en": "Describe this image.", "zh": "请描述这张图片。"},
     "images_prompt": {"en": "Describe these images.", "zh": "请描述这些图片。"},
+    "quoted_prompt": {
+        "en": "Explain the quoted message.",
+        "zh": "请解释引用的消息。",
+    },
 }
 
 

@@ -10,6 +10,7 @@ from telegram import Message, Update
 from telegram.error import BadRequest
 
 from bot.conversation.images import AlbumCollector, AlbumSlot, ImageError, prepare_image
+from bot.conversation.quoted import QuotedContext, load_quoted, quoted_source
 from bot.conversation.turn import TurnInput
 from bot.texts import Lang, t
 from handlers.common import (
@@ -76,7 +77,8 @@ async def answer_photo(update: Update, context: BotContext) -> None:
 async def _answer_images(
     context: BotContext, message: Message, *, scope: str, lang: Lang, slot: AlbumSlot[_Image]
 ) -> None:
-    """Run one turn with every image of the slot's album, the captions as the question."""
+    """Run one turn with every image of the slot's album, the captions as the question, and
+    the message the first one replies to or quotes (its image first, when it has one)."""
     images = await slot.collect()
     if not images or message.from_user is None:
         return
@@ -85,6 +87,12 @@ async def _answer_images(
     user_id = message.from_user.id
     captions = "\n".join(image.caption for image in images if image.caption)
     text = captions or t("image_prompt" if len(images) == 1 else "images_prompt", lang)
+    source = quoted_source(message, bot_id=context.bot.id)
+    quoted = (
+        await load_quoted(source, context.bot, vision=True, max_bytes=MAX_DOWNLOAD_BYTES)
+        if source is not None
+        else QuotedContext("")
+    )
     services = context.services
     reply = services.replies.open(
         message,
@@ -96,8 +104,9 @@ async def _answer_images(
         scope,
         user_id,
         text,
-        images=tuple(image.part for image in images),
-        image_file_ids=tuple(image.file_id for image in images),
+        images=quoted.images + tuple(image.part for image in images),
+        image_file_ids=quoted.file_ids + tuple(image.file_id for image in images),
+        quoted=quoted.block or None,
     )
     await services.conversations.run_turn(turn, reply)
 
