@@ -235,16 +235,22 @@ class SchedulerCollector:
     """Reads a :class:`~bot.scheduler.core.SendScheduler`'s public state at each scrape.
 
     From ``scheduler.stats`` (:class:`~bot.scheduler.stats.SchedulerStats`):
-    ``classbot_scheduler_sends_total{kind}`` and the counters ``superseded``,
-    ``duplicates``, ``retries``, ``dropped``, ``errors`` and ``streams_failed`` (each
-    ``classbot_scheduler_<name>_total``). From ``scheduler.limits``
-    (:class:`~bot.scheduler.limits.Limits`): ``classbot_scheduler_rate_per_second{level}``,
-    the configured send rate per chat, per group and in all, and
-    ``classbot_scheduler_max_in_flight``. The scheduler exposes no public queue length or
-    count of sends in flight yet, so neither is reported.
+    ``classbot_scheduler_sends_total{kind}``, ``classbot_scheduler_rate_cuts_total{level}``
+    (429s that lowered a level's budget) and the counters ``superseded``, ``duplicates``,
+    ``retries``, ``dropped``, ``errors`` and ``streams_failed`` (each
+    ``classbot_scheduler_<name>_total``). From ``scheduler.current_rates()`` (adaptive
+    flood control) and ``scheduler.limits``, per ``level`` (``chat``, ``group``,
+    ``global``): ``classbot_scheduler_rate_per_second``, the send rate now (the global
+    level's; for chats and groups the lowest one, the configured rate when none is
+    adapted), ``classbot_scheduler_configured_rate_per_second``, and
+    ``classbot_scheduler_adapted`` (chats or groups whose budget is lowered now; 0 or 1
+    for global). Chat ids are never labels. ``classbot_scheduler_max_in_flight`` is the
+    configured bound. The scheduler exposes no public queue length or count of sends in
+    flight, so neither is reported.
     """
 
     _COUNTERS = ("superseded", "duplicates", "retries", "dropped", "errors", "streams_failed")
+    _LEVELS = ("chat", "group", "global")
 
     def __init__(self, scheduler: SendScheduler) -> None:
         self._scheduler = scheduler
@@ -260,21 +266,43 @@ class SchedulerCollector:
         for kind, count in sorted(stats.sends_by_kind.items()):
             sends.add_metric([kind], count)
         yield sends
+        cuts = CounterMetricFamily(
+            "classbot_scheduler_rate_cuts",
+            "Telegram 429s that lowered a level's send budget, by level",
+            labels=["level"],
+        )
+        for level in self._LEVELS:
+            cuts.add_metric([level], stats.rate_cuts[level])
+        yield cuts
         for name in self._COUNTERS:
             yield CounterMetricFamily(
                 f"classbot_scheduler_{name}",
                 f"Scheduler {name.replace('_', ' ')}",
                 value=getattr(stats, name),
             )
-        rates = GaugeMetricFamily(
-            "classbot_scheduler_rate_per_second",
-            "Configured send rate, by level",
-            labels=["level"],
-        )
-        rates.add_metric(["chat"], limits.per_chat_per_second)
-        rates.add_metric(["group"], limits.per_group_per_minute / 60.0)
-        rates.add_metric(["global"], float(limits.global_per_second))
-        yield rates
+        configured = {
+            "chat": limits.per_chat_per_second,
+            "group": limits.per_group_per_minute / 60.0,
+            "global": float(limits.global_per_second),
+        }
+        rates = self._scheduler.current_rates()
+        adapted = {"chat": rates.chats, "group": rates.groups}
+        now = {
+            level: min((r.per_second for r in adapted[level].values()), default=configured[level])
+            for level in ("chat", "group")
+        }
+        now["global"] = rates.global_.per_second
+        counts = {level: len(adapted[level]) for level in ("chat", "group")}
+        counts["global"] = int(rates.global_.per_second < rates.global_.nominal_per_second)
+        for name, values, text in (
+            ("rate_per_second", now, "Send rate now, by level (chats, groups: the lowest)"),
+            ("configured_rate_per_second", configured, "Configured send rate, by level"),
+            ("adapted", counts, "Levels whose send budget is lowered after a 429"),
+        ):
+            family = GaugeMetricFamily(f"classbot_scheduler_{name}", text, labels=["level"])
+            for level in self._LEVELS:
+                family.add_metric([level], float(values[level]))
+            yield family
         yield GaugeMetricFamily(
             "classbot_scheduler_max_in_flight",
             "Sends allowed in flight at once",

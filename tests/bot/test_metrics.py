@@ -25,7 +25,7 @@ from bot.app.metrics import Telemetry, update_type
 from bot.app.updates import skipping_bot
 from bot.app.wiring import build_application
 from bot.conversation.turn import ConversationService, Outcome, StreamState, TurnInput, scope_digest
-from bot.scheduler.clock import MonotonicClock
+from bot.scheduler.clock import FakeClock as SchedulerClock
 from bot.scheduler.core import Limits, SendScheduler
 from bot.settings import ConfigError
 from providers.catalogue import Catalogue, ModelInfo, PlatformInfo
@@ -290,21 +290,31 @@ async def test_redis_errors_of_commands_and_pipelines_are_counted(redis_url: str
 
 
 async def test_scheduler_state_is_read_at_each_scrape() -> None:
-    """The collector reports the scheduler's public counters and configured rates as they
-    are when scraped, not when registered."""
+    """The collector reports the scheduler's public counters and its rates as they are when
+    scraped: after a 429 in a private chat, that chat level's lowered rate, one adapted
+    chat and one rate cut, while the configured rates stay."""
     telemetry = Telemetry()
     limits = Limits(per_chat_per_second=1.0, per_group_per_minute=20, global_per_second=24)
-    scheduler = SendScheduler(limits=limits, clock=MonotonicClock())
+    scheduler = SendScheduler(limits=limits, clock=SchedulerClock())  # time stands still
     telemetry.watch_scheduler(scheduler)
     assert value(telemetry, "classbot_scheduler_sends_total", kind="final") == 0
+    assert value(telemetry, "classbot_scheduler_rate_per_second", level="chat") == 1.0
+    assert value(telemetry, "classbot_scheduler_adapted", level="chat") == 0
     scheduler.stats.record_send(chat_id=-5, kind="final", queued=0.1)
     scheduler.stats.retries += 2
+    scheduler.open_stream(7).retry_after(3.0)  # Telegram said 429 to a send in chat 7
+    lowered = scheduler.current_rates().chats[7].per_second
+    assert lowered == 0.5  # halved (bot.scheduler.adapt)
     assert value(telemetry, "classbot_scheduler_sends_total", kind="final") == 1
     assert value(telemetry, "classbot_scheduler_retries_total") == 2
-    assert value(telemetry, "classbot_scheduler_rate_per_second", level="chat") == 1.0
-    assert value(telemetry, "classbot_scheduler_rate_per_second", level="group") == pytest.approx(
-        20 / 60
-    )
+    assert value(telemetry, "classbot_scheduler_rate_cuts_total", level="chat") == 1
+    assert value(telemetry, "classbot_scheduler_rate_per_second", level="chat") == lowered
+    assert value(telemetry, "classbot_scheduler_adapted", level="chat") == 1
+    assert value(telemetry, "classbot_scheduler_adapted", level="global") == 0
+    rate = "classbot_scheduler_configured_rate_per_second"
+    assert value(telemetry, rate, level="chat") == 1.0
+    assert value(telemetry, rate, level="group") == pytest.approx(20 / 60)
+    assert value(telemetry, rate, level="global") == 24.0
     assert value(telemetry, "classbot_scheduler_rate_per_second", level="global") == 24.0
     assert value(telemetry, "classbot_scheduler_max_in_flight") == limits.max_in_flight
 
