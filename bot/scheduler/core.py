@@ -118,6 +118,7 @@ from bot.scheduler.stream import Job, SendCallback, SendOutcome, Stream, StreamC
 
 __all__ = [
     "ACTION_TTL",
+    "GLOBAL_BUSY",
     "GLOBAL_SPAN",
     "AdaptiveRates",
     "JobKind",
@@ -142,7 +143,11 @@ ACTION_TTL: Final = 5.0
 GLOBAL_SPAN: Final = 1.0
 """Seconds within which 429s in two different chats are blamed on the global level
 (Telegram's overall limit is counted per second; chats' own limits are independent, so
-two chats refused at once point at the level they share)."""
+two chats refused at once point at the level they share) …"""
+GLOBAL_BUSY: Final = 0.5
+"""… if the bot sent at least this fraction of ``Limits.global_per_second`` in the last
+second (groups answered in step with each other meet their own limits at the same time
+while the bot as a whole is far below its overall one)."""
 
 _MIN_SLEEP: Final = 1e-4  # seconds; guards the dispatcher against float-rounding spins
 _RANK: Final = {"first": 0, "final": 0, "intermediate": 1, "action": 2}
@@ -303,7 +308,11 @@ class SendScheduler:
             floods.popleft()
         others = any(other != chat_id for _, other in floods)
         floods.append((now, chat_id))
-        if others:
+        window = self._global.cap  # the last second's sends, bot-wide
+        busy = (
+            window is not None and window.count(now) >= self.limits.global_per_second * GLOBAL_BUSY
+        )
+        if others and busy:
             return "global", self._global
         chat = self._chat(chat_id)
         if chat.group is not None:
@@ -343,8 +352,9 @@ class SendScheduler:
         """Telegram answered ``stream``'s send in flight 429 with ``retry_after`` = ``seconds``.
 
         Pauses the chat (:meth:`pause_chat`) and lowers the budget of the level blamed:
-        the global one when another chat got a 429 within :data:`GLOBAL_SPAN` seconds,
-        else the group's (a group chat) or the chat's own. Telegram's answer does not
+        the global one when another chat got a 429 within :data:`GLOBAL_SPAN` seconds
+        while the bot was sending near its overall rate (:data:`GLOBAL_BUSY`), else the
+        group's (a group chat) or the chat's own. Telegram's answer does not
         say which level refused; this blame is the likeliest one (a group's 20 a minute
         binds long before its chat's 1 a second). See :mod:`bot.scheduler.adapt` for
         the cut and the climb back.

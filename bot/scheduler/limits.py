@@ -229,6 +229,11 @@ class WindowCap:
         """Log one send at ``now``."""
         self._times.append(now)
 
+    def count(self, now: float) -> int:
+        """Return the sends logged in the window ending at ``now``."""
+        self._forget(now)
+        return len(self._times)
+
     def full(self, now: float) -> bool:
         """Return whether the log is empty at ``now`` (nothing left to remember)."""
         self._forget(now)

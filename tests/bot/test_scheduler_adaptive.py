@@ -128,12 +128,16 @@ async def test_a_429_in_a_group_lowers_that_group_and_it_recovers() -> None:
     assert len(wire.refused) == 1
 
 
-async def test_429s_in_two_chats_within_a_second_lower_the_global_level() -> None:
+@pytest.mark.parametrize("busy", [True, False])
+async def test_429s_in_two_chats_within_a_second_of_a_busy_bot_lower_the_global_level(
+    busy: bool,
+) -> None:
     """A 429 in one chat lowers that chat; another chat's 429 within a second is blamed on the
-    global level; a third chat's 429 three seconds later is blamed on its own chat."""
+    global level while the bot sends near its overall rate (twenty other chats at once), and
+    on its own chat when it does not; a third chat's 429 three seconds later on its chat."""
     clock = FakeClock()
     async with SendScheduler(limits=Limits(), clock=clock) as scheduler:
-        refuse_at: dict[int, float] = {1: 0.0, 2: 0.5, 3: 3.5}
+        refuse_at: dict[int, float] = {1: 0.5, 2: 0.9, 3: 3.5}
 
         def refusing(handle: StreamHandle) -> SendCallback[str]:
             async def deliver(frame: str) -> SendOutcome | None:
@@ -145,18 +149,28 @@ async def test_429s_in_two_chats_within_a_second_lower_the_global_level() -> Non
 
             return deliver
 
-        async def chat(chat_id: int) -> bool:
+        async def chat(chat_id: int, at: float) -> bool:
             handle = scheduler.open_stream(chat_id)
-            await clock.sleep(refuse_at[chat_id])
+            await clock.sleep(at)
             handle.submit("text", kind="first", send=refusing(handle))
             return await handle.close()
 
-        delivered = await clock.run(asyncio.gather(chat(1), chat(2), chat(3)), within=30)
+        replies = [chat(chat_id, at) for chat_id, at in refuse_at.items()]
+        if busy:  # 20 sends from t=0 at the global rate (24/s): ~0.8 s of them
+            replies += [chat(100 + n, 0.0) for n in range(20)]
+        delivered = await clock.run(asyncio.gather(*replies), within=30)
         assert all(delivered)
         rates = scheduler.current_rates()
-        assert scheduler.stats.rate_cuts == {"chat": 2, "global": 1}
-        assert sorted(rates.chats) == [1, 3]
-        assert rates.global_.per_second == pytest.approx(Limits().global_per_second / 2, rel=0.02)
+        if busy:
+            assert scheduler.stats.rate_cuts == {"chat": 2, "global": 1}
+            assert sorted(rates.chats) == [1, 3]
+            assert rates.global_.per_second == pytest.approx(
+                Limits().global_per_second / 2, rel=0.02
+            )
+        else:
+            assert scheduler.stats.rate_cuts == {"chat": 3}
+            assert sorted(rates.chats) == [1, 2, 3]
+            assert rates.global_.per_second == Limits().global_per_second
 
 
 @pytest.mark.timeout(60)
