@@ -140,11 +140,12 @@ class _Control:
         rate: float,
         jitter: float,
         group_burst: int = TELEGRAM_LIMITS.per_group_burst,
+        group_jitter: float = 0.0,
     ) -> None:
         self.tokens = tokens
         self.chars_per_token = chars_per_token
         limits = dataclasses.replace(TELEGRAM_LIMITS, per_group_burst=group_burst)
-        self.gate = FloodGate(limits, jitter=jitter)
+        self.gate = FloodGate(limits, jitter=jitter, group_jitter=group_jitter)
         self.telegram = FakeTelegram(throttle=self.gate)
         self.provider = PacedProvider(
             answer_for=self.answer_for, rate=rate, chars_per_token=chars_per_token
@@ -248,6 +249,7 @@ def serve_fakes(options: dict[str, Any], ports: Queue[Any], stop: Event) -> None
 
     ``options``: ``tokens``, ``chars_per_token``, ``rate`` (chunks/s), ``jitter``
     (seconds, see :class:`bench.flood.FloodGate`) and optionally ``group_burst`` (the
-    fake's per-group burst; Telegram's limits when left out).
+    fake's per-group burst; Telegram's limits when left out) and ``group_jitter`` (a
+    stricter, jumpy group pace; 0 when left out).
     """
     asyncio.run(_serve_all(options, ports, stop))

@@ -25,7 +25,11 @@ Buckets are checked with GCRA (a call conforms when ``now >= TAT - (burst - 1)/r
 windows keep the accepted call times. ``jitter`` (seconds, default 0.05) forgives
 delivery jitter: a call is judged as if it arrived ``jitter`` seconds later, because
 the bot stamps a send when it launches it and the server stamps it on arrival, and no
-sender controls the network between. A 429 carries ``retry_after`` = the seconds until
+sender controls the network between. ``group_jitter`` (default 0) makes the per-group
+pace stricter and jumpy: each accepted group call spaces the next by 1 to
+``1 + group_jitter`` times the group's interval (drawn from a seeded generator), a
+Telegram whose real group limits are stricter than the published ones and vary from
+call to call. A 429 carries ``retry_after`` = the seconds until
 every violated level would accept the call, rounded up, at least 1 (Telegram sends
 whole seconds).
 """
@@ -33,7 +37,9 @@ whole seconds).
 from __future__ import annotations
 
 import math
+import random
 from collections import deque
+from collections.abc import Callable
 from typing import Any, Final
 
 from bot.scheduler.limits import TELEGRAM_LIMITS, Limits
@@ -48,17 +54,21 @@ COUNTED_METHODS: Final = frozenset(
 class _Gcra:
     """A token bucket as GCRA: ``rate`` calls per second, bursts of ``burst``."""
 
-    def __init__(self, *, rate: float, burst: int) -> None:
+    def __init__(
+        self, *, rate: float, burst: int, stretch: Callable[[], float] | None = None
+    ) -> None:
         self.interval = 1.0 / rate
         self.tolerance = (burst - 1) * self.interval
         self.tat = -math.inf  # theoretical arrival time of the next call
+        self.stretch = stretch  # a factor (>= 1) on the interval after each call
 
     def wait(self, at: float) -> float:
         """Return the seconds until a call at ``at`` conforms (0 when it does now)."""
         return max(0.0, self.tat - self.tolerance - at)
 
     def take(self, at: float) -> None:
-        self.tat = max(self.tat, at) + self.interval
+        factor = 1.0 if self.stretch is None else self.stretch()
+        self.tat = max(self.tat, at) + self.interval * factor
 
 
 class _Window:
@@ -90,10 +100,20 @@ class FloodGate:
     the level that refused (``chat``, ``group``, ``global``; a call may break several).
     """
 
-    def __init__(self, limits: Limits | None = None, *, jitter: float = 0.05) -> None:
-        """Enforce ``limits`` (Telegram's when ``None``), forgiving ``jitter`` seconds."""
+    def __init__(
+        self,
+        limits: Limits | None = None,
+        *,
+        jitter: float = 0.05,
+        group_jitter: float = 0.0,
+        seed: int = 0,
+    ) -> None:
+        """Enforce ``limits`` (Telegram's when ``None``), forgiving ``jitter`` seconds; groups
+        stricter by up to ``group_jitter`` of their interval per call (``seed``: the draws)."""
         self.limits = limits or TELEGRAM_LIMITS
         self.jitter = jitter
+        self.group_jitter = group_jitter
+        self._random = random.Random(seed)
         self.rejected: dict[str, int] = {}
         self.violated: dict[str, int] = {}
         self._chats: dict[int, _Gcra] = {}
@@ -141,7 +161,15 @@ class FloodGate:
         if meters is None:
             lim = self.limits
             meters = self._groups[chat_id] = (
-                _Gcra(rate=lim.per_group_per_minute / 60.0, burst=lim.per_group_burst),
+                _Gcra(
+                    rate=lim.per_group_per_minute / 60.0,
+                    burst=lim.per_group_burst,
+                    stretch=self._stretch if self.group_jitter else None,
+                ),
                 _Window(cap=lim.per_group_per_minute, span=60.0),
             )
         return meters
+
+    def _stretch(self) -> float:
+        """A factor on a group's interval: 1 to ``1 + group_jitter``."""
+        return 1.0 + self.group_jitter * self._random.random()

@@ -17,7 +17,11 @@ What runs (each scenario in fresh processes):
   ``ConversationService`` → ``TelegramReply`` → ``SendScheduler`` → Bot API calls.
 
 Scenarios: ``private`` — one private chat; ``chats`` — ``--chats`` (200) private
-chats; ``groups`` — ``--groups`` (10) groups with ``--per-group`` (5) replies each.
+chats; ``groups`` — ``--groups`` (10) groups with ``--per-group`` (5) replies each;
+``strict`` (not in ``all``) — the groups again against a Telegram stricter than its
+published limits: per group a burst of 3, then one call per 3 to 3.9 s, drawn call by
+call (``--group-burst 3 --group-jitter 0.3``); its target is at most one 429 per group
+(the bot learns the pace from it: :mod:`bot.scheduler.adapt`), not none.
 Users' messages arrive evenly over ``--spread`` seconds (one message: at once). All
 answers are Markdown with Chinese text, emoji, code blocks and long lists
 (:mod:`bench.answers`), ``--tokens`` chunks long.
@@ -55,6 +59,9 @@ from bot.scheduler.limits import TELEGRAM_LIMITS
 __all__ = ["SCENARIOS", "build_arrivals", "main", "run_scenario"]
 
 SCENARIOS = ("private", "chats", "groups")
+STRICT = "strict"
+"""The groups scenario against a stricter, jumpy group limit (see the module docstring)."""
+STRICT_FAKE = {"group_burst": 3, "group_jitter": 0.3}
 VARIANTS = 5  # distinct answers; the replies in one group always get distinct ones
 GROUP_BASE = -1_000_000_000_100
 PRIVATE_BASE = 100_001
@@ -73,7 +80,7 @@ def build_arrivals(
         return [_private(0, 0.0)]
     if scenario == "chats":
         return [_private(i, spread * i / chats) for i in range(chats)]
-    if scenario != "groups":
+    if scenario not in ("groups", STRICT):
         raise ValueError(f"unknown scenario {scenario!r}")
     total = groups * per_group
     arrivals: list[Arrival] = []
@@ -118,6 +125,7 @@ def run_scenario(arrivals: list[Arrival], args: argparse.Namespace) -> dict[str,
         "rate": args.rate,
         "jitter": args.jitter,
         "group_burst": args.group_burst,
+        "group_jitter": args.group_jitter,
     }
     fakes = context.Process(
         target=serve_fakes, args=(options, ports_queue, stop), name="bench-fakes", daemon=True
@@ -163,7 +171,7 @@ def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="python -m bench.streaming", description=__doc__.split("\n\n")[0]
     )
-    parser.add_argument("--scenario", choices=[*SCENARIOS, "all"], default="all")
+    parser.add_argument("--scenario", choices=[*SCENARIOS, STRICT, "all"], default="all")
     parser.add_argument("--tokens", type=int, default=1500, help="chunks per answer")
     parser.add_argument("--rate", type=float, default=40.0, help="chunks per second")
     parser.add_argument("--chars-per-token", type=int, default=3)
@@ -178,6 +186,12 @@ def _parser() -> argparse.ArgumentParser:
         type=int,
         default=TELEGRAM_LIMITS.per_group_burst,
         help="the fake Bot API's per-group burst (a stricter Telegram: 3)",
+    )
+    parser.add_argument(
+        "--group-jitter",
+        type=float,
+        default=0.0,
+        help="the fake Bot API's group pace stretched by up to this fraction per call",
     )
     parser.add_argument(
         "--jitter",
@@ -227,8 +241,13 @@ def main(argv: list[str] | None = None) -> int:
             name, chats=args.chats, groups=args.groups, per_group=args.per_group, spread=args.spread
         )
         print(f"running {name}: {len(arrivals)} replies …", file=sys.stderr, flush=True)
-        results[name] = run_scenario(arrivals, args)
+        fake = STRICT_FAKE if name == STRICT else {}
+        results[name] = run_scenario(arrivals, argparse.Namespace(**{**vars(args), **fake}))
         checks[name] = targets(name, results[name], single="private", many="chats")
+        if name == STRICT:  # one 429 per group teaches the scheduler the stricter pace
+            del checks[name]["0 x 429"]
+            at_most = results[name]["too_many_requests"] <= args.groups
+            checks[name]["at most one 429 per group"] = at_most
     print(format_table(results))
     for name, scenario_checks in checks.items():
         for label, met in scenario_checks.items():
