@@ -154,6 +154,11 @@ _TEXTS: dict[str, dict[Lang, str]] = {
         "en": "Something went wrong on my side while answering. Please try again.",
         "zh": "回答时我这边出了问题，请再试一次。",
     },
+    "storage_unavailable": {
+        "en": "I am temporarily unavailable (my storage is not answering). "
+        "Please try again in a minute.",
+        "zh": "我暂时无法使用（存储服务没有响应），请一分钟后再试。",
+    },
     "error_connection": {
         "en": "I could not reach the model's service. Please try again in a minute.",
         "zh": "无法连接到模型服务，请一分钟后再试。",

@@ -1,17 +1,28 @@
-"""The gate: runs before every other handler; drops duplicate updates and unknown users,
-and keeps the settings of the user and chat of every update let through alive."""
+"""The gate: runs before every other handler; drops unknown users and duplicate updates,
+and keeps the settings of the user and chat of every update let through alive.
+
+It fails closed. The allow-list comes from the settings, so a stranger is refused
+whatever Redis does. Anything the gate's Redis calls raise stops the update with
+``ApplicationHandlerStop``: an exception in a handler does not stop PTB's later handler
+groups, only ``ApplicationHandlerStop`` does
+(https://docs.python-telegram-bot.org/en/stable/telegram.ext.application.html#telegram.ext.Application.add_handler),
+so no update reaches a command or the model without the gate having run.
+"""
 
 from __future__ import annotations
 
 import logging
 
 from telegram import Update
+from telegram.error import TelegramError
 from telegram.ext import ApplicationHandlerStop
 
 from bot.conversation.scope import settings_owners
 from bot.texts import t
 from handlers.common import lang_of
 from handlers.context import BotContext
+from handlers.errors import tell_unavailable
+from storage import redis_unavailable
 
 __all__ = ["gate_update"]
 
@@ -19,17 +30,44 @@ log = logging.getLogger(__name__)
 
 
 async def gate_update(update: Update, context: BotContext) -> None:
-    """Stop duplicate updates (seen ``update_id``) and users outside ``ALLOWED_USER_IDS``;
-    refresh the TTL of the settings of the user and chat of any other update."""
+    """Stop updates from users outside ``ALLOWED_USER_IDS`` (no Redis needed), duplicate
+    updates (seen ``update_id``), and every update while Redis fails (the user is told,
+    see :func:`handlers.errors.tell_unavailable`); refresh the TTL of the settings of
+    the user and chat of any other update. Always either returns or raises
+    ``ApplicationHandlerStop``."""
     services = context.services
-    if not await services.store.mark_update_seen(update.update_id):
-        log.info("dropping duplicate update %s", update.update_id)
-        raise ApplicationHandlerStop
     allowed = services.settings.allowed_user_ids
     user = update.effective_user
     if allowed and (user is None or str(user.id) not in allowed):
-        if update.effective_message is not None and update.effective_chat is not None \
-                and update.effective_chat.type == "private":
-            await update.effective_message.reply_text(t("not_allowed", lang_of(update)))
+        await _refuse(update)
         raise ApplicationHandlerStop
-    await services.store.touch_settings(*settings_owners(user, update.effective_chat))
+    try:
+        first = await services.store.mark_update_seen(update.update_id)
+        if first:
+            await services.store.touch_settings(*settings_owners(user, update.effective_chat))
+    except Exception as exc:  # fail closed, whatever went wrong
+        if redis_unavailable(exc):
+            log.warning(
+                "storage unavailable: update %s not handled: %s: %s",
+                update.update_id,
+                type(exc).__name__,
+                exc,
+            )
+        else:
+            log.error("the gate failed: update %s not handled", update.update_id, exc_info=exc)
+        await tell_unavailable(update, context)
+        raise ApplicationHandlerStop from None
+    if not first:
+        log.info("dropping duplicate update %s", update.update_id)
+        raise ApplicationHandlerStop
+
+
+async def _refuse(update: Update) -> None:
+    """Tell a stranger in a private chat that the bot is private; elsewhere say nothing."""
+    message, chat = update.effective_message, update.effective_chat
+    if message is None or chat is None or chat.type != "private":
+        return
+    try:
+        await message.reply_text(t("not_allowed", lang_of(update)))
+    except TelegramError as exc:
+        log.warning("could not tell a stranger the bot is private: %s", exc)

@@ -8,7 +8,7 @@ fakeredis) and returns a store that owns, and on ``aclose()`` closes, that clien
 from __future__ import annotations
 
 from storage.backend import connect
-from storage.errors import LockTimeout, StorageError, StorageUnavailable
+from storage.errors import LockTimeout, StorageError, StorageUnavailable, redis_unavailable
 from storage.keys import key
 from storage.messages import StoredMessage
 from storage.pace import QuestionPace
@@ -27,6 +27,7 @@ __all__ = [
     "estimate_tokens",
     "key",
     "open_store",
+    "redis_unavailable",
 ]
 
 

@@ -32,7 +32,6 @@ _UNAVAILABLE = (
     ReadOnlyError,  # a replica (a failover in progress) refuses writes
     TryAgainError,  # a cluster slot is being migrated
     MasterDownError,  # a replica lost its master (replica-serve-stale-data no)
-    OSError,  # a socket error redis-py did not wrap
 )
 
 

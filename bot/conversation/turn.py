@@ -214,8 +214,9 @@ class ConversationService:
     async def run_turn(self, turn: TurnInput, sink: ReplySink) -> Outcome:
         """Answer ``turn`` through ``sink`` and store the exchange; never raises ProviderError.
 
-        Storage errors (``LockTimeout``, a lost Redis connection) propagate after the
-        sink was told to ``abandon``.
+        Storage errors (``LockTimeout``, a lost Redis connection) before the answer
+        propagate after the sink was told to ``abandon``; once the answer is shown,
+        storing it is retried and a failure is logged, never raised.
         """
         await sink.begin()
         ended = False
@@ -256,9 +257,9 @@ class ConversationService:
             finally:
                 if not ended:
                     await sink.abandon()
-                    await self.store.append_exchange(turn_scope, user, old_answer)
+                    await self.store.save_exchange(turn_scope, user, old_answer)
             if outcome in (Outcome.FAILED, Outcome.EMPTY):  # keep the old answer, not nothing
-                await self.store.append_exchange(turn_scope, user, old_answer)
+                await self.store.save_exchange(turn_scope, user, old_answer)
             return outcome
 
     async def _locked_turn(
@@ -316,8 +317,13 @@ class ConversationService:
             state.answer = ""
             state.notice = "empty_answer"
             outcome = Outcome.EMPTY
-        await self._store_exchange(turn, state, outcome, model)
-        await sink.finish(state, outcome)
+        # The answer is delivered even when Redis is down: the save runs meanwhile and
+        # retries (still under the lock, for up to 30 s, stored once); it never raises.
+        saving = asyncio.ensure_future(self._store_exchange(turn, state, outcome, model))
+        try:
+            await sink.finish(state, outcome)
+        finally:
+            await saving
         return outcome
 
     async def _stream_with_context_retry(
@@ -477,10 +483,10 @@ class ConversationService:
         answer = StoredMessage(
             "assistant", state.answer, interrupted=outcome is not Outcome.COMPLETED
         )
-        await self.store.append_exchange(turn.scope, user, answer)
-        await self.store.count_usage(
-            turn.scope, user_id=turn.user_id, tokens=state.usage_tokens
-        )
+        if await self.store.save_exchange(turn.scope, user, answer):  # logged if not
+            await self.store.count_usage(
+                turn.scope, user_id=turn.user_id, tokens=state.usage_tokens
+            )
 
 
 def _drop_older_half(history: list[StoredMessage]) -> list[StoredMessage]:
