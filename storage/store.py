@@ -285,6 +285,13 @@ class ConversationStore:
         """
         await self._hset_with_ttl(key(owner, SETTINGS), name, value)
 
+    async def delete_setting(self, owner: str, name: str) -> None:
+        """Remove one setting of ``owner`` (``HDEL``; nothing happens when it is not set).
+
+        ``owner`` is as for :meth:`get_settings`.
+        """
+        await self.redis.hdel(key(owner, SETTINGS), name)
+
     async def touch_settings(self, *owners: str) -> None:
         """Keep the settings of ``owners`` for another ``ttl_seconds``: they were active.
 

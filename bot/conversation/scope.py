@@ -13,6 +13,9 @@ key's hash tag and defines the formats; nothing outside this module spells them)
   ``c:<chat_id>:u:<user_id>``, in a thread ``c:<chat_id>:t:<thread_id>:u:<user_id>``;
   a group switched to one shared conversation drops the ``:u:<user_id>`` part;
 - :func:`local_scope` ``t:<name>``: the operator's terminal chat.
+
+:func:`chat_of` reads the group back out of a scope (its chat settings apply to every
+conversation in it, :mod:`bot.conversation.chat_settings`).
 """
 
 from __future__ import annotations
@@ -22,6 +25,7 @@ from telegram import Chat, Message, User
 from storage.keys import CHAT_SCOPE, LOCAL_SCOPE, MEMBER_PART, THREAD_PART, USER_SCOPE
 
 __all__ = [
+    "chat_of",
     "chat_scope",
     "local_scope",
     "scope_of",
@@ -50,6 +54,16 @@ def thread_scope(chat_id: int, thread_id: int) -> str:
 def local_scope(name: str) -> str:
     """``t:<name>``: the terminal chat of OS user ``name`` (must hold no ``{`` or ``}``)."""
     return LOCAL_SCOPE.format(name=name)
+
+
+def chat_of(scope: str) -> int | None:
+    """The group a scope belongs to: ``<chat_id>`` of ``c:<chat_id>`` and of every scope
+    under it (topics, threads, members); ``None`` for a user's or the terminal's scope."""
+    prefix = CHAT_SCOPE.partition("{")[0]
+    if not scope.startswith(prefix):
+        return None
+    head = scope[len(prefix) :].partition(":")[0]
+    return int(head) if head.lstrip("-").isdigit() else None
 
 
 def thread_of(message: Message) -> int | None:

@@ -17,6 +17,10 @@ A turn, in order:
    empty answer (nothing, whitespace, only reasoning, only empty code blocks): the turn
    ends ``EMPTY`` and the sink shows the ``empty_answer`` notice instead.
 
+The system message combines the operator's ``SYSTEM_PROMPT``, the user's own prompt and,
+in a group, the chat's prompt, in the order :mod:`bot.conversation.prompts` documents; in
+a group the model is one its admins allow (:mod:`bot.conversation.chat_settings`).
+
 Each request carries the model's ``max_tokens`` (its catalogue entry, where the bot's
 ``MAX_TOKENS`` fills in those without one; 0 sends no cap).
 """
@@ -32,7 +36,15 @@ import time
 from collections.abc import Sequence
 from typing import Protocol
 
+from bot.conversation.chat_settings import (
+    ChatSettings,
+    load_chat_settings,
+    load_user_prompt,
+    pick_model,
+)
 from bot.conversation.failures import log_failure
+from bot.conversation.prompts import combine_prompts
+from bot.conversation.scope import chat_of
 from bot.conversation.types import ImageLoader, Outcome, ReplySink, StreamState, TurnInput
 from providers.base import ChatClient
 from providers.catalogue import Catalogue, ModelInfo
@@ -169,21 +181,46 @@ class ConversationService:
         self._observer: TurnObserver = observer or _Unobserved()
 
     async def current_model(self, scope: str) -> ModelInfo:
-        """The model chosen for ``scope``, or the default when none (or a disabled one) is."""
-        key = await self.store.get_model(scope)
-        if key:
-            info = self.catalogue.get(key)
-            if info is not None and info.platform in self.clients:
-                return info
-        return self.default_model
+        """The model ``scope`` uses: its own choice, unless that is disabled or (in a group)
+        not allowed there; then the group's default, then the bot's
+        (:func:`bot.conversation.chat_settings.pick_model`)."""
+        stored = await self.store.get_model(scope)
+        return pick_model(stored, enabled=self.enabled_models(),
+                          chat=await self.chat_settings(scope), fallback=self.default_model)
 
     async def set_model(self, scope: str, key: str) -> ModelInfo | None:
-        """Choose the model ``key`` for ``scope``; ``None`` when it is not enabled."""
+        """Choose the model ``key`` for ``scope``; ``None`` when it is not enabled, or not
+        allowed in the group ``scope`` belongs to."""
         info = self.catalogue.get(key)
         if info is None or info.platform not in self.clients:
             return None
+        chat = await self.chat_settings(scope)
+        if chat is not None and not chat.allows(info.key):
+            return None
         await self.store.set_model(scope, info.key)
         return info
+
+    def enabled_models(self) -> list[ModelInfo]:
+        """The models of the platforms with a client, in catalogue order."""
+        return [m for m in self.catalogue.enabled_models() if m.platform in self.clients]
+
+    async def allowed_models(self, scope: str) -> list[ModelInfo]:
+        """The enabled models ``scope`` may choose (in a group, those its admins allow)."""
+        chat = await self.chat_settings(scope)
+        return [m for m in self.enabled_models() if chat is None or chat.allows(m.key)]
+
+    async def chat_settings(self, scope: str) -> ChatSettings | None:
+        """The settings of the group ``scope`` belongs to; ``None`` outside groups."""
+        chat_id = chat_of(scope)
+        return None if chat_id is None else await load_chat_settings(self.store, chat_id)
+
+    async def system_prompt_for(self, turn: TurnInput) -> str:
+        """The system message of ``turn``: the operator's prompt, the user's own, and the
+        group's (:func:`bot.conversation.prompts.combine_prompts` gives the order)."""
+        chat = await self.chat_settings(turn.scope)
+        user = await load_user_prompt(self.store, turn.user_id)
+        return combine_prompts(self.system_prompt, user=user,
+                               chat=chat.prompt if chat is not None else "")
 
     async def reset(self, scope: str) -> None:
         """Forget the history of ``scope`` (the model choice and options stay)."""
@@ -359,7 +396,7 @@ class ConversationService:
         sink: ReplySink,
         stop: asyncio.Event,
     ) -> Outcome:
-        request = self._build_request(model, history, turn)
+        request = self._build_request(model, history, turn, await self.system_prompt_for(turn))
         work = asyncio.ensure_future(
             self._stream_twice(client, request, state, sink, model.key)
         )
@@ -454,11 +491,11 @@ class ConversationService:
             state.notice = "answer_cut_length"
 
     def _build_request(
-        self, model: ModelInfo, history: Sequence[StoredMessage], turn: TurnInput
+        self, model: ModelInfo, history: Sequence[StoredMessage], turn: TurnInput, system: str
     ) -> ChatRequest:
         messages: list[ChatMessage] = []
-        if self.system_prompt:
-            messages.append(ChatMessage("system", self.system_prompt))
+        if system:
+            messages.append(ChatMessage("system", system))
         if turn.context:
             messages.append(ChatMessage("system", turn.context))
         for stored in history:
