@@ -38,7 +38,9 @@ _TEXTS: dict[str, dict[Lang, str]] = {
             "/start – what this bot is\n"
             "/help – this list\n"
             "/model – show or change the model\n"
-            "/settings – display options\n"
+            "/settings – display options (group admins: the chat's settings)\n"
+            "/system – the instructions I follow (group admins: the chat's rules)\n"
+            "/triggers – (group admins) words that make me answer without a mention\n"
             "/reset – start a new conversation\n"
             "/stop – stop the answer being written\n"
             "/retry – answer the last message again\n"
@@ -50,7 +52,9 @@ _TEXTS: dict[str, dict[Lang, str]] = {
             "/start – 介绍这个机器人\n"
             "/help – 命令列表\n"
             "/model – 查看或切换模型\n"
-            "/settings – 显示选项\n"
+            "/settings – 显示选项（群管理员：本群设置）\n"
+            "/system – 我遵循的指令（群管理员：本群规则）\n"
+            "/triggers –（群管理员）无需 @ 我也会回答的关键词\n"
             "/reset – 开始新的对话\n"
             "/stop – 停止正在生成的回答\n"
             "/retry – 重新回答上一条消息\n"
@@ -272,6 +276,162 @@ _TEXTS: dict[str, dict[Lang, str]] = {
     "quoted_prompt": {
         "en": "Explain the quoted message.",
         "zh": "请解释引用的消息。",
+    },
+    # chat settings by a chat's admins, and each user's own prompt (handlers/chat_admin.py)
+    "cmd_system": {
+        "en": "The instructions I follow (group admins: the chat's)",
+        "zh": "我遵循的指令（群管理员：本群的指令）",
+    },
+    "cmd_triggers": {
+        "en": "Groups: words that make me answer without a mention",
+        "zh": "群组：无需 @ 我也会回答的关键词",
+    },
+    "chat_admins_only": {
+        "en": "Sorry, only this chat's admins can change its settings. "
+        "To give me your own instructions, send /system to me in a private chat.",
+        "zh": "抱歉，只有本群管理员可以更改本群的设置。"
+        "如需设置你自己的指令，请在与我的私聊中发送 /system。",
+    },
+    "system_show_chat": {
+        "en": "This chat's prompt (every answer here follows it; /system clear removes it):",
+        "zh": "本群的提示词（这里的每个回答都遵循它；/system clear 可删除）：",
+    },
+    "system_show_user": {
+        "en": "Your own prompt (my answers to you follow it; /system clear removes it):",
+        "zh": "你自己的提示词（我给你的回答都遵循它；/system clear 可删除）：",
+    },
+    "system_none_chat": {
+        "en": "This chat has no prompt. Set one with /system followed by the rules, e.g. "
+        '"/system Explain step by step; never hand out full homework solutions." '
+        "(up to {limit:character|characters}, several lines allowed).",
+        "zh": "本群还没有提示词。发送 /system 加上规则即可设置，例如"
+        "“/system 请逐步讲解；不要直接给出作业的完整答案。”（最多 {limit} 个字符，可以多行）。",
+    },
+    "system_none_user": {
+        "en": "You have no prompt of your own. Set one with /system followed by your "
+        'instructions, e.g. "/system Answer briefly, in English." '
+        "(up to {limit:character|characters}, several lines allowed).",
+        "zh": "你还没有自己的提示词。发送 /system 加上你的指令即可设置，例如"
+        "“/system 请简短回答。”（最多 {limit} 个字符，可以多行）。",
+    },
+    "system_too_long": {
+        "en": "That prompt has {length:character|characters}; the limit is {limit}. "
+        "Shorten it and send it again (nothing was changed).",
+        "zh": "这个提示词有 {length} 个字符，上限为 {limit}。请缩短后重新发送（未做任何更改）。",
+    },
+    "system_set_chat": {
+        "en": "Saved: this chat's prompt ({length:character|characters}). "
+        "Every answer in this chat follows it; members' own prompts cannot override it.",
+        "zh": "已保存本群的提示词（{length} 个字符）。"
+        "本群的每个回答都会遵循它；成员自己的提示词无法覆盖它。",
+    },
+    "system_set_user": {
+        "en": "Saved: your own prompt ({length:character|characters}). My answers to you follow "
+        "it; in groups, the group's own rules come first.",
+        "zh": "已保存你自己的提示词（{length} 个字符）。"
+        "我给你的回答都会遵循它；在群组中，以群规则为准。",
+    },
+    "system_cleared_chat": {
+        "en": "Removed: this chat has no prompt now.",
+        "zh": "已删除：本群现在没有提示词。",
+    },
+    "system_cleared_user": {
+        "en": "Removed: you have no prompt of your own now.",
+        "zh": "已删除：你现在没有自己的提示词。",
+    },
+    "privacy_hint": {
+        "en": "Note: I see only messages addressed to me here. Make me an admin, or turn off "
+        "my privacy mode (@BotFather, /setprivacy), so I can see the others.",
+        "zh": "注意：我在这里只能看到发给我的消息。请把我设为管理员，"
+        "或关闭我的隐私模式（@BotFather，/setprivacy），我才能看到其他消息。",
+    },
+    "chat_none": {"en": "none", "zh": "无"},
+    "triggers_list": {
+        "en": "Trigger words (a message containing one is answered without a mention): "
+        "{words}\n/triggers add <words>, /triggers remove <words> (separate them with commas), "
+        "/triggers clear.",
+        "zh": "触发关键词（包含其中之一的消息无需 @ 我也会得到回答）：{words}\n"
+        "/triggers add <关键词>，/triggers remove <关键词>（用逗号分隔），/triggers clear。",
+    },
+    "triggers_usage": {
+        "en": "Use /triggers to list the trigger words, /triggers add <words> or "
+        "/triggers remove <words> (separated by commas), or /triggers clear.",
+        "zh": "用法：/triggers 查看触发关键词，/triggers add <关键词> 或 "
+        "/triggers remove <关键词>（用逗号分隔），/triggers clear 清除全部。",
+    },
+    "triggers_too_many": {
+        "en": "A chat can have at most {limit} trigger words (nothing was changed).",
+        "zh": "每个群最多 {limit} 个触发关键词（未做任何更改）。",
+    },
+    "triggers_too_long": {
+        "en": "A trigger word can have at most {limit:character|characters} (nothing changed).",
+        "zh": "每个触发关键词最多 {limit} 个字符（未做任何更改）。",
+    },
+    "triggers_saved": {
+        "en": "Saved. Trigger words: {words}",
+        "zh": "已保存。触发关键词：{words}",
+    },
+    "chat_menu": {
+        "en": "Settings of this chat (its admins only):\n"
+        "• Prompt (/system): {prompt}\n"
+        "• Models members may choose: {models}\n"
+        "• Default model: {default}\n"
+        "• Trigger words (/triggers): {triggers}\n"
+        "• Comments under channel posts: {comments}",
+        "zh": "本群设置（仅管理员）：\n"
+        "• 提示词（/system）：{prompt}\n"
+        "• 成员可选的模型：{models}\n"
+        "• 默认模型：{default}\n"
+        "• 触发关键词（/triggers）：{triggers}\n"
+        "• 频道帖子下的评论：{comments}",
+    },
+    "chat_models_all": {"en": "all enabled models", "zh": "所有已启用的模型"},
+    "chat_default_bot": {"en": "the bot's default ({model})", "zh": "机器人的默认模型（{model}）"},
+    "chat_comments_all": {
+        "en": "every one answered",
+        "zh": "每条都回答",
+    },
+    "chat_comments_some": {
+        "en": "answered when they mention me or reply to me",
+        "zh": "仅在 @ 我或回复我时回答",
+    },
+    "chat_comments_button_on": {
+        "en": "💬 Comments: answering all",
+        "zh": "💬 评论：全部回答",
+    },
+    "chat_comments_button_off": {
+        "en": "💬 Comments: only when mentioned",
+        "zh": "💬 评论：仅在 @ 我时回答",
+    },
+    "chat_triggers_clear": {"en": "🗑 Clear the trigger words", "zh": "🗑 清除触发关键词"},
+    "chat_personal_open": {"en": "👤 My own display options", "zh": "👤 我自己的显示选项"},
+    "chat_models_open": {"en": "⚙️ Models for this chat…", "zh": "⚙️ 本群的模型…"},
+    "chat_models_back": {"en": "« My own model", "zh": "« 我自己的模型"},
+    "chat_models_title": {
+        "en": "Models for this chat: ☑ members may choose it, ⭐ the chat's default. "
+        "A member's choice that is no longer allowed falls back to the default.",
+        "zh": "本群的模型：☑ 成员可以选择，⭐ 本群默认模型。"
+        "成员已选但不再允许的模型会改用默认模型。",
+    },
+    "chat_model_is_default": {
+        "en": "{model} is this chat's default model; choose another default first.",
+        "zh": "{model} 是本群的默认模型；请先选择其他默认模型。",
+    },
+    "chat_model_last": {
+        "en": "At least one model must stay allowed.",
+        "zh": "至少要保留一个允许的模型。",
+    },
+    "chat_default_set": {
+        "en": "{model} is now this chat's default model.",
+        "zh": "{model} 现在是本群的默认模型。",
+    },
+    "chat_default_unset": {
+        "en": "This chat now uses the bot's default model.",
+        "zh": "本群现在使用机器人的默认模型。",
+    },
+    "model_not_allowed": {
+        "en": "That model is not allowed in this chat. Choose one of the models shown.",
+        "zh": "本群不允许使用该模型。请从列出的模型中选择。",
     },
 }
 

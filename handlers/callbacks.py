@@ -34,7 +34,7 @@ from telegram.error import BadRequest, TelegramError
 
 from bot.conversation.scope import user_scope
 from bot.texts import t
-from handlers.commands import model_key_of, model_keyboard, settings_keyboard
+from handlers.commands import model_key_of, model_menu_keyboard, settings_keyboard
 from handlers.common import lang_of, scope_for
 from handlers.context import BotContext
 
@@ -102,7 +102,8 @@ async def _edit_menu(
 async def choose_model(update: Update, context: BotContext) -> None:
     """Set the model pressed in a /model menu; refuse presses by anyone but its owner and
     presses on a menu the bot can no longer read; a press on the model already chosen is
-    answered "already selected" and changes nothing."""
+    answered "already selected" and changes nothing; a model the chat's admins no longer
+    allow is refused ("not allowed here") and the menu shows the allowed ones."""
     query, user = update.callback_query, update.effective_user
     if query is None or user is None:
         return
@@ -121,18 +122,27 @@ async def choose_model(update: Update, context: BotContext) -> None:
     scope = await scope_for(context, menu, user)
     conversations = context.services.conversations
     current = await conversations.current_model(scope)
+    keyboard = functools.partial(
+        model_menu_keyboard, context, menu.chat, owner=user.id, scope=scope, lang=lang
+    )
     if key == current.key:
         await query.answer(t("model_already", lang, model=current.display_name))
-        keyboard = model_keyboard(context, owner=user.id, current=current.key)
-        await _edit_menu(query, keyboard, t("model_set", lang, model=current.display_name))
+        text = t("model_set", lang, model=current.display_name)
+        await _edit_menu(query, await keyboard(current=current.key), text)
         return
     info = await conversations.set_model(scope, key)
     if info is None:
-        await query.answer(t("model_unknown", lang), show_alert=True)
+        if context.services.catalogue.get(key) is None:
+            await query.answer(t("model_unknown", lang), show_alert=True)
+            return
+        # enabled, but not allowed in this chat (its admins changed the list)
+        await query.answer(t("model_not_allowed", lang), show_alert=True)
+        text = t("model_current", lang, model=current.display_name)
+        await _edit_menu(query, await keyboard(current=current.key), text)
         return
     text = t("model_set", lang, model=info.display_name)
     await query.answer(text)
-    await _edit_menu(query, model_keyboard(context, owner=user.id, current=info.key), text)
+    await _edit_menu(query, await keyboard(current=info.key), text)
 
 
 @_answered_on_error

@@ -3,13 +3,15 @@
 from __future__ import annotations
 
 import functools
+from collections.abc import Collection
 
-from telegram import InlineKeyboardButton, InlineKeyboardMarkup, Update
+from telegram import Chat, InlineKeyboardButton, InlineKeyboardMarkup, Update
 from telegram.constants import ChatMemberStatus, ChatType
 
 from bot.conversation.groups import is_shared, set_shared
 from bot.conversation.images import fetch_images
 from bot.texts import Lang, t
+from handlers.admins import is_chat_admin
 from handlers.common import lang_of, refused_for_quota, scope_for, shows_reasoning
 from handlers.context import BotContext
 from providers.catalogue import Catalogue
@@ -18,6 +20,7 @@ __all__ = [
     "model_button_data",
     "model_key_of",
     "model_keyboard",
+    "model_menu_keyboard",
     "regenerate_answer",
     "reset_conversation",
     "settings_keyboard",
@@ -57,14 +60,22 @@ async def reset_conversation(update: Update, context: BotContext) -> None:
     await message.reply_text(t("reset_done", lang_of(update)))
 
 
-def model_keyboard(context: BotContext, *, owner: int, current: str) -> InlineKeyboardMarkup:
-    """One button per enabled model, grouped by platform; 👁 vision, 🧠 reasoning, ✅ current."""
+def model_keyboard(
+    context: BotContext, *, owner: int, current: str, allowed: Collection[str] | None = None
+) -> InlineKeyboardMarkup:
+    """One button per enabled model, grouped by platform; 👁 vision, 🧠 reasoning, ✅ current.
+
+    ``allowed`` (model keys), when given, leaves out the models not in it (a group's
+    allowed models, :mod:`bot.conversation.chat_settings`).
+    """
     rows: list[list[InlineKeyboardButton]] = []
     catalogue = context.services.catalogue
     for platform, models in catalogue.by_platform().items():
         if platform not in context.services.conversations.clients:
             continue
         for index, info in enumerate(models):
+            if allowed is not None and info.key not in allowed:
+                continue
             marks = ("👁" if info.vision else "") + ("🧠" if info.reasoning else "")
             check = "✅ " if info.key == current else ""
             label = f"{check}{info.display_name} {marks}".strip()
@@ -89,17 +100,32 @@ def model_key_of(pressed: str, catalogue: Catalogue) -> str:
     return models[int(index)].key if index.isdigit() and int(index) < len(models) else ""
 
 
+async def model_menu_keyboard(
+    context: BotContext, chat: Chat, *, owner: int, scope: str, current: str, lang: Lang
+) -> InlineKeyboardMarkup:
+    """The /model keyboard of ``owner`` in ``chat``: the models ``scope`` may choose (in a
+    group, those its admins allow) and, for a group's admins, a last button opening the
+    chat's model settings (``cm|<owner>|open``, :mod:`handlers.chat_admin`)."""
+    allowed = {m.key for m in await context.services.conversations.allowed_models(scope)}
+    keyboard = model_keyboard(context, owner=owner, current=current, allowed=allowed)
+    if chat.type == ChatType.PRIVATE or not await is_chat_admin(context, chat.id, owner):
+        return keyboard
+    button = InlineKeyboardButton(t("chat_models_open", lang), callback_data=f"cm|{owner}|open")
+    return InlineKeyboardMarkup([*keyboard.inline_keyboard, [button]])
+
+
 async def show_model_menu(update: Update, context: BotContext) -> None:
-    """Show the current model and a keyboard of the enabled ones."""
+    """Show the current model and a keyboard of the ones the caller may choose."""
     message, user = update.effective_message, update.effective_user
     if message is None or user is None:
         return
     lang = lang_of(update)
-    current = await context.services.conversations.current_model(
-        await scope_for(context, message, user)
-    )
+    scope = await scope_for(context, message, user)
+    current = await context.services.conversations.current_model(scope)
     text = t("model_current", lang, model=current.display_name) + "\n" + t("model_legend", lang)
-    keyboard = model_keyboard(context, owner=user.id, current=current.key)
+    keyboard = await model_menu_keyboard(
+        context, message.chat, owner=user.id, scope=scope, current=current.key, lang=lang
+    )
     await message.reply_text(text, reply_markup=keyboard)
 
 

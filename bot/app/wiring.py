@@ -34,6 +34,14 @@ from bot.scheduler.clock import MonotonicClock
 from bot.scheduler.core import Limits, SendScheduler
 from bot.settings import Settings
 from bot.texts import Lang, t
+from handlers.chat_admin import (
+    answer_if_triggered,
+    change_chat_models,
+    change_chat_setting,
+    edit_triggers,
+    set_system_prompt,
+    show_settings_menu,
+)
 from handlers.context import BotContext, Services
 
 __all__ = [
@@ -49,7 +57,8 @@ log = logging.getLogger(__name__)
 
 ALLOWED_UPDATES = ["message", "callback_query", "channel_post"]
 """The update types the bot asks Telegram for (polling and webhook alike)."""
-COMMANDS = ("start", "help", "model", "settings", "reset", "stop", "retry", "usage", "shared")
+COMMANDS = ("start", "help", "model", "settings", "reset", "stop", "retry", "usage", "shared",
+            "system", "triggers")
 MAX_CONCURRENT_UPDATES = 512
 
 BotApplication = Application[Any, BotContext, dict[Any, Any], dict[Any, Any], AppData, Any]
@@ -196,14 +205,21 @@ def build_application(
     app.add_handler(CommandHandler("help", handlers.show_help), group=0)
     app.add_handler(CommandHandler("reset", handlers.reset_conversation), group=0)
     app.add_handler(CommandHandler("model", handlers.show_model_menu), group=0)
-    app.add_handler(CommandHandler("settings", handlers.show_settings), group=0)
+    app.add_handler(CommandHandler("settings", show_settings_menu), group=0)
     app.add_handler(CommandHandler("stop", handlers.stop_answer), group=0)
     app.add_handler(CommandHandler("retry", handlers.regenerate_answer), group=0)
     app.add_handler(CommandHandler("usage", handlers.show_usage), group=0)
     app.add_handler(CommandHandler("shared", handlers.toggle_shared), group=0)
+    app.add_handler(CommandHandler("system", set_system_prompt), group=0)
+    app.add_handler(CommandHandler("triggers", edit_triggers), group=0)
     app.add_handler(CallbackQueryHandler(handlers.choose_model, pattern=r"^m\|"), group=0)
     app.add_handler(CallbackQueryHandler(handlers.change_setting, pattern=r"^s\|"), group=0)
+    app.add_handler(CallbackQueryHandler(change_chat_setting, pattern=r"^cs\|"), group=0)
+    app.add_handler(CallbackQueryHandler(change_chat_models, pattern=r"^cm\|"), group=0)
     app.add_handler(MessageHandler(handlers.AddressedText(), handlers.answer_message), group=0)
+    # group 0: other group texts, answered for a trigger word or as a channel-post comment
+    unaddressed = filters.UpdateType.MESSAGE & filters.ChatType.GROUPS & filters.TEXT
+    app.add_handler(MessageHandler(unaddressed & ~filters.COMMAND, answer_if_triggered), group=0)
     # group 0: photos and image documents (an album is one turn) for vision models
     photos = filters.PHOTO | filters.Document.IMAGE
     app.add_handler(MessageHandler(photos, handlers.answer_photo), group=0)
