@@ -36,11 +36,15 @@ __all__ = [
     "SETTINGS",
     "THREAD_PART",
     "USER_SCOPE",
+    "bot_usage_key",
     "chat_key_patterns",
+    "chat_usage_key",
     "key",
     "moved_key",
     "provider_session_key",
     "update_key",
+    "user_name_key",
+    "user_total_key",
     "user_usage_key",
 ]
 
@@ -116,6 +120,31 @@ def provider_session_key(provider: str) -> str:
 
 
 def user_usage_key(user_id: int, *, day: str) -> str:
-    """Return the global hash key of user ``user_id``'s usage on ``day`` (``YYYY-MM-DD``, UTC)."""
+    """Return the global hash key of user ``user_id``'s usage on quota day ``day``
+    (``YYYY-MM-DD``, see :class:`storage.usage.QuotaDay`)."""
     user = USER_SCOPE.format(user_id=int(user_id))
     return f"{PREFIX}:usage:{user}:{_check(day, what='day')}"
+
+
+# -- usage per quota day (storage.usage) -----------------------------------------------
+
+
+def user_total_key(user_id: int) -> str:
+    """Return the global hash key of user ``user_id``'s usage since counting began."""
+    return f"{PREFIX}:usage:{USER_SCOPE.format(user_id=int(user_id))}:total"
+
+
+def chat_usage_key(chat_id: int, *, day: str) -> str:
+    """Return the global hash key of group ``chat_id``'s usage on quota day ``day``."""
+    chat = CHAT_SCOPE.format(chat_id=int(chat_id))
+    return f"{PREFIX}:usage:{chat}:{_check(day, what='day')}"
+
+
+def bot_usage_key(*, day: str) -> str:
+    """Return the global hash key of the whole bot's usage on quota day ``day``."""
+    return f"{PREFIX}:usage:bot:{_check(day, what='day')}"
+
+
+def user_name_key(user_id: int) -> str:
+    """Return the global string key of user ``user_id``'s display name (for ``/stats``)."""
+    return f"{PREFIX}:usage:name:{int(user_id)}"

@@ -13,7 +13,7 @@ scope of a user ``u:<user_id>`` or of a chat ``c:<chat_id>``, see :mod:`storage.
 | ``cb:{O}:settings`` | hash | ttl_seconds | a user's or a chat's settings (name → value) |
 | ``cb:update:<update_id>`` | string | 1 day | update de-duplication marker |
 | ``cb:provider:<name>:session`` | hash | none | provider cookies (name → value) |
-| ``cb:usage:u:<user_id>:<day>`` | hash | 90 days | ``requests``, ``tokens`` on one UTC day |
+| ``cb:usage:…`` | hash, string | 8 days, none | usage per quota day and in total (see below) |
 
 Each :meth:`ConversationStore.append_exchange` refreshes the TTL of the conversation's
 history, model, options and usage keys, so a conversation idle for ``ttl_seconds``
@@ -28,6 +28,10 @@ are idempotent: an exchange carries a turn id and is appended once
 (:meth:`ConversationStore.append_exchange`), ``/retry`` removes exactly the exchange it
 read (:meth:`ConversationStore.pop_last_exchange`), and an update marker and a lock are
 recognised by their random value. Usage counters may count a retried command twice.
+
+Usage per quota day (per user, per group, bot-wide, all time per user) is the
+:class:`storage.usage.UsageLedger` at :attr:`ConversationStore.usage`; the quota day
+(its zone and reset hour) and the clock are that ledger's.
 """
 
 from __future__ import annotations
@@ -35,7 +39,7 @@ from __future__ import annotations
 import logging
 import secrets
 from contextlib import AbstractAsyncContextManager, suppress
-from datetime import UTC, datetime
+from datetime import date
 
 import redis.asyncio
 import stamina
@@ -51,11 +55,11 @@ from storage.keys import (
     moved_key,
     provider_session_key,
     update_key,
-    user_usage_key,
 )
 from storage.lock import LockScripts, hold_lock
 from storage.messages import StoredMessage
 from storage.scripts import lua_source
+from storage.usage import DAY_TTL, UsageLedger
 
 __all__ = [
     "LOCK_TTL",
@@ -68,8 +72,8 @@ __all__ = [
 
 logger = logging.getLogger(__name__)
 
-USER_USAGE_TTL = 90 * 24 * 3600
-"""Seconds a per-user daily usage hash is kept."""
+USER_USAGE_TTL = DAY_TTL
+"""Seconds a per-user daily usage hash is kept (:data:`storage.usage.DAY_TTL`)."""
 LOCK_TTL = 30.0
 """Seconds a conversation lock outlives a holder that stopped refreshing it (crashed, or
 cut off from Redis); a live holder refreshes it every ``LOCK_TTL / 3`` s."""
@@ -102,7 +106,8 @@ class ConversationStore:
     :func:`storage.open_store` sets); :meth:`aclose` closes only an owned client.
     ``max_turns`` bounds the exchanges (user+assistant pairs) kept per conversation,
     ``max_tokens`` their estimated tokens (:func:`storage.estimate_tokens`),
-    ``ttl_seconds`` how long an idle conversation is kept.
+    ``ttl_seconds`` how long an idle conversation is kept. :attr:`usage` counts usage
+    per quota day on the same client (:class:`storage.usage.UsageLedger`).
     """
 
     def __init__(
@@ -124,6 +129,7 @@ class ConversationStore:
         self._append = redis.register_script(lua_source("append_exchange.lua"))
         self._pop = redis.register_script(lua_source("pop_exchange.lua"))
         self._lock_scripts = LockScripts.register(redis)
+        self.usage = UsageLedger(redis)
 
     async def aclose(self) -> None:
         """Close the Redis client if this store owns it (opened by ``open_store``)."""
@@ -392,21 +398,35 @@ class ConversationStore:
 
     # -- usage -------------------------------------------------------------------
 
-    async def count_usage(self, scope: str, *, user_id: int, tokens: int) -> None:
-        """Add one request and ``tokens`` to the user's UTC-day and the conversation's counters.
+    async def count_usage(
+        self,
+        scope: str,
+        *,
+        user_id: int,
+        tokens: int,
+        model: str = "",
+        platform: str = "",
+        chat_id: int | None = None,
+    ) -> None:
+        """Count one answered question and its ``tokens``: for the user, the group
+        ``chat_id`` (if any) and the bot on today's quota day, by ``model`` and
+        ``platform`` (:meth:`storage.usage.UsageLedger.queue_record`), and for the
+        conversation ``scope``.
 
-        The two keys live on different cluster slots, so this pipeline is not a
+        The keys live on different cluster slots, so this pipeline is not a
         transaction (counters only; a partial count after a failure is acceptable).
         Counts the answer of a turn already delivered, so Redis being unavailable is
         logged (a WARNING; the count is lost), not raised; other Redis errors raise.
         """
-        day_key = user_usage_key(user_id, day=_utc_day())
         scope_key = key(scope, "usage")
         async with self.redis.pipeline(transaction=False) as pipe:
-            for usage_key, ttl in ((day_key, USER_USAGE_TTL), (scope_key, self.ttl_seconds)):
-                pipe.hincrby(usage_key, "requests", 1)
-                pipe.hincrby(usage_key, "tokens", tokens)
-                pipe.expire(usage_key, ttl)
+            self.usage.queue_record(
+                pipe, user_id=user_id, tokens=tokens, model=model, platform=platform,
+                chat_id=chat_id,
+            )
+            pipe.hincrby(scope_key, "requests", 1)
+            pipe.hincrby(scope_key, "tokens", tokens)
+            pipe.expire(scope_key, self.ttl_seconds)
             try:
                 await pipe.execute()
             except (RedisError, OSError) as exc:
@@ -415,20 +435,14 @@ class ConversationStore:
                 logger.warning("usage of scope %s not counted: %s", scope, type(exc).__name__)
 
     async def get_user_usage(self, user_id: int, *, day: str | None = None) -> dict[str, int]:
-        """Return ``{"requests": n, "tokens": n}`` of ``user_id`` on ``day`` (default: today UTC).
-
-        ``day`` is ``YYYY-MM-DD``.
-        """
-        raw = await self.redis.hgetall(user_usage_key(user_id, day=day or _utc_day()))
-        return _usage(_text_dict(raw))
+        """Return ``{"requests": n, "tokens": n}`` of ``user_id`` on quota day ``day``
+        (``YYYY-MM-DD``; default: today's, see :attr:`usage`)."""
+        tally = await self.usage.user_day(user_id, date.fromisoformat(day) if day else None)
+        return {"requests": tally.total.requests, "tokens": tally.total.tokens}
 
     async def get_scope_usage(self, scope: str) -> dict[str, int]:
         """Return ``{"requests": n, "tokens": n}`` counted in this conversation."""
         return _usage(_text_dict(await self.redis.hgetall(key(scope, "usage"))))
-
-
-def _utc_day() -> str:
-    return datetime.now(UTC).strftime("%Y-%m-%d")
 
 
 def _usage(raw: dict[str, str]) -> dict[str, int]:
