@@ -16,7 +16,7 @@ from __future__ import annotations
 import json
 import re
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any, Literal
 from urllib.parse import urlsplit
 
 from pydantic import (
@@ -61,6 +61,49 @@ def _split_list(value: Any) -> Any:
 
 CommaList = Annotated[list[str], NoDecode]
 
+_POSITIVE = re.compile(r"[0-9]*[1-9][0-9]*")
+"""A positive integer written in ASCII digits."""
+
+
+def _telegram_ids(value: Any, *, chats: bool) -> Any:
+    """``value`` (a comma-separated string, or a list) as a list of int Telegram ids.
+
+    User ids are positive; group, supergroup and channel ids negative (Bot API ``Chat.id``;
+    a private chat's id is its user's id). Raises ``ValueError`` naming the first item that
+    is not such an id, with how to find the right one. Anything else passes through for
+    pydantic to refuse.
+    """
+    items = _split_list(value)
+    if not isinstance(items, list):
+        return items
+    ids: list[int] = []
+    for item in items:
+        text = str(item).strip()
+        negative = text.startswith("-") and bool(_POSITIVE.fullmatch(text[1:]))
+        if not (negative or _POSITIVE.fullmatch(text)):
+            if chats:
+                raise ValueError(
+                    f"{text!r} is not a numeric Telegram chat id (group and channel ids are "
+                    "negative, e.g. -1001234567890; the bot logs the id of each group it "
+                    "does not serve)"
+                )
+            raise ValueError(
+                f"{text!r} is not a numeric Telegram user id (a user outside "
+                "ALLOWED_USER_IDS who sends /start to the bot is told theirs)"
+            )
+        if chats and not negative:
+            raise ValueError(
+                f"{text!r} is a user's id: group and channel ids are negative "
+                "(put users in ALLOWED_USER_IDS)"
+            )
+        if not chats and negative:
+            raise ValueError(
+                f"{text!r} is a group's or channel's id, not a user's "
+                "(put chats in ALLOWED_CHAT_IDS)"
+            )
+        ids.append(int(text))
+    return ids
+
 
 def _platform_fields() -> dict[str, Any]:
     """Field name → ``(type, default)`` for every built-in platform's variables."""
@@ -94,7 +137,15 @@ class Settings(_PlatformSettings):
     telegram_bot_token: SecretStr
     telegram_base_url: str = "https://api.telegram.org/bot"
     telegram_base_file_url: str = "https://api.telegram.org/file/bot"
-    allowed_user_ids: CommaList = Field(default_factory=list)
+    # Access (handlers.access): numeric ids, comma-separated. ALLOWED_USER_IDS: who may use
+    # the bot in private chats (and in groups while ALLOWED_CHAT_IDS is empty); empty:
+    # everyone. ADMIN_USER_IDS: the bot's operators (bot-wide /stats), always let in.
+    # ALLOWED_CHAT_IDS: the groups, supergroups and channels it works in (negative ids);
+    # empty: all. UNLISTED_CHAT_ACTION: in any other, stay silent or leave.
+    allowed_user_ids: Annotated[list[int], NoDecode] = Field(default_factory=list)
+    admin_user_ids: Annotated[list[int], NoDecode] = Field(default_factory=list)
+    allowed_chat_ids: Annotated[list[int], NoDecode] = Field(default_factory=list)
+    unlisted_chat_action: Literal["ignore", "leave"] = "ignore"
 
     # Storage
     redis_url: str = "memory://"
@@ -156,7 +207,6 @@ class Settings(_PlatformSettings):
     metrics_port: int = Field(0, ge=0, le=65535)
 
     @field_validator(
-        "allowed_user_ids",
         "openai_models",
         "openai_vision_models",
         "openai_reasoning_models",
@@ -165,6 +215,21 @@ class Settings(_PlatformSettings):
     @classmethod
     def _comma_list(cls, value: Any) -> Any:
         return _split_list(value)
+
+    @field_validator("allowed_user_ids", "admin_user_ids", mode="before")
+    @classmethod
+    def _user_ids(cls, value: Any) -> Any:
+        return _telegram_ids(value, chats=False)
+
+    @field_validator("allowed_chat_ids", mode="before")
+    @classmethod
+    def _chat_ids(cls, value: Any) -> Any:
+        return _telegram_ids(value, chats=True)
+
+    @field_validator("unlisted_chat_action", mode="before")
+    @classmethod
+    def _action_lower(cls, value: Any) -> Any:
+        return value.strip().lower() if isinstance(value, str) else value
 
     @field_validator("webhook_url")
     @classmethod

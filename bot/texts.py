@@ -250,8 +250,18 @@ _TEXTS: dict[str, dict[Lang, str]] = {
         "zh": "我还在回答你的上一条消息，这条消息稍后处理。",
     },
     "not_allowed": {
-        "en": "Sorry, this bot is private. Ask its operator to add you.",
-        "zh": "抱歉，这是一个私有机器人。请联系管理员添加你。",
+        "en": "This bot is private. Send your id {user_id} to its operator to be added.",
+        "zh": "这是一个私有机器人。请把你的 ID {user_id} 发给它的管理员，以便添加你。",
+    },
+    "chat_not_allowed": {
+        "en": (
+            "This bot is private and does not serve this chat, so it is leaving. "
+            "To have it here, send this chat's id {chat_id} to its operator, then add it again."
+        ),
+        "zh": (
+            "这是一个私有机器人，不在本群提供服务，现在退出。"
+            "如需在本群使用，请把本群的 ID {chat_id} 发给它的管理员，然后重新添加它。"
+        ),
     },
     "settings_title": {"en": "Display options:", "zh": "显示选项："},
     "settings_reasoning_show": {"en": "Reasoning: shown", "zh": "思考过程：显示"},

@@ -14,12 +14,10 @@ from __future__ import annotations
 import logging
 
 from telegram import Update
-from telegram.error import TelegramError
 from telegram.ext import ApplicationHandlerStop
 
 from bot.conversation.scope import settings_owners
-from bot.texts import t
-from handlers.common import lang_of
+from handlers.access import admitted
 from handlers.context import BotContext
 from handlers.errors import tell_unavailable
 from storage import redis_unavailable
@@ -30,16 +28,16 @@ log = logging.getLogger(__name__)
 
 
 async def gate_update(update: Update, context: BotContext) -> None:
-    """Stop updates from users outside ``ALLOWED_USER_IDS`` (no Redis needed), duplicate
+    """Stop updates the allow-lists refuse (:func:`handlers.access.admitted`; no Redis
+    needed: a stranger is told their id, an unlisted group ignored or left), duplicate
     updates (seen ``update_id``), and every update while Redis fails (the user is told,
     see :func:`handlers.errors.tell_unavailable`); refresh the TTL of the settings of
     the user and chat of any other update. Always either returns or raises
     ``ApplicationHandlerStop``."""
     services = context.services
-    allowed = services.settings.allowed_user_ids
     user = update.effective_user
-    if allowed and (user is None or str(user.id) not in allowed):
-        await _refuse(update)
+    # The allow-lists (ALLOWED_USER_IDS, ADMIN_USER_IDS, ALLOWED_CHAT_IDS): handlers.access
+    if not await admitted(update, context):
         raise ApplicationHandlerStop
     try:
         first = await services.store.mark_update_seen(update.update_id)
@@ -60,14 +58,3 @@ async def gate_update(update: Update, context: BotContext) -> None:
     if not first:
         log.info("dropping duplicate update %s", update.update_id)
         raise ApplicationHandlerStop
-
-
-async def _refuse(update: Update) -> None:
-    """Tell a stranger in a private chat that the bot is private; elsewhere say nothing."""
-    message, chat = update.effective_message, update.effective_chat
-    if message is None or chat is None or chat.type != "private":
-        return
-    try:
-        await message.reply_text(t("not_allowed", lang_of(update)))
-    except TelegramError as exc:
-        log.warning("could not tell a stranger the bot is private: %s", exc)

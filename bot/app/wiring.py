@@ -34,6 +34,7 @@ from bot.scheduler.clock import MonotonicClock
 from bot.scheduler.core import Limits, SendScheduler
 from bot.settings import Settings
 from bot.texts import Lang, t
+from handlers.access import warn_if_open
 from handlers.chat_admin import (
     answer_if_triggered,
     change_chat_models,
@@ -77,6 +78,7 @@ async def build_services(
     store, embedded = await open_configured_store(settings)
     if embedded:
         log.warning("REDIS_URL is not set: using the embedded store; history is lost at restart")
+    warn_if_open(settings)  # no ALLOWED_USER_IDS: anyone may use the bot (handlers.access)
     telemetry_of(app).watch_redis(store.redis)
     await restore_sessions(store, clients)
     conversations = ConversationService(

@@ -24,7 +24,7 @@ USER = 601
 STRANGER = 602
 GROUP = -6001
 UNAVAILABLE = t("storage_unavailable", "en")
-NOT_ALLOWED = t("not_allowed", "en")
+NOT_ALLOWED = t("not_allowed", "en", user_id=STRANGER)
 ERROR = t("error_generic", "en")
 
 

@@ -146,7 +146,7 @@ async def test_allow_list_refuses_strangers(world: World, bot: BotRunner) -> Non
     world.openai.script.append(Answer("hello friend"))
     async with bot(allowed_user_ids=[str(USER)]):
         world.telegram.push_text(chat_id=999, user_id=999, text="let me in")
-        await settle(lambda: replied(world, 999, t("not_allowed", "en")))
+        await settle(lambda: replied(world, 999, t("not_allowed", "en", user_id=999)))
         world.telegram.push_text(chat_id=CHAT, user_id=USER, text="hi")
         await settle(lambda: replied(world, CHAT, "hello friend"))
     assert len(world.openai.requests) == 1, "the stranger's message never reached the model"
