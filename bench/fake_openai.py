@@ -28,8 +28,9 @@ class Answer:
     the connection after that many pieces, without ``[DONE]``; ``first_delay`` waits
     that many seconds before the first piece (a model that takes time to start,
     sending an SSE comment meanwhile); ``hold`` waits on the
-    event before finishing (for /stop tests). A stream the client closes before its
-    end is counted in :attr:`FakeOpenAI.disconnects`.
+    event before finishing (for /stop tests); ``usage`` is the ``(prompt_tokens,
+    completion_tokens)`` reported in the last chunk (``None``: no usage). A stream the
+    client closes before its end is counted in :attr:`FakeOpenAI.disconnects`.
     """
 
     text: str
@@ -39,6 +40,7 @@ class Answer:
     first_delay: float = 0.0
     truncate_after: int | None = None
     hold: asyncio.Event | None = None
+    usage: tuple[int, int] | None = (10, 20)
 
 
 @dataclass
@@ -122,6 +124,9 @@ class FakeOpenAI:
         if step.hold is not None:
             await step.hold.wait()
         yield chunk({}, finish="stop")
-        usage = {"prompt_tokens": 10, "completion_tokens": 20, "total_tokens": 30}
-        yield f"data: {json.dumps({'id': 'c1', 'choices': [], 'usage': usage})}\n\n".encode()
+        if step.usage is not None:
+            prompt, completion = step.usage
+            usage = {"prompt_tokens": prompt, "completion_tokens": completion,
+                     "total_tokens": prompt + completion}  # fmt: skip
+            yield f"data: {json.dumps({'id': 'c1', 'choices': [], 'usage': usage})}\n\n".encode()
         yield b"data: [DONE]\n\n"

@@ -2,11 +2,12 @@
 
 It answers the methods the bot calls (getMe, deleteWebhook, getUpdates with long
 polling and offsets, sendMessage, editMessageText, sendMessageDraft, sendChatAction,
-answerCallbackQuery, setMyCommands, deleteMessage, editMessageReplyMarkup, getFile, leaveChat,
-and file downloads), keeps each chat's messages so tests can read the final text and
-entities, records every call, and can inject errors (429 with ``retry_after``,
-"message to edit not found"). Used by the e2e tests (``tests/e2e``) and the streaming
-benchmark (:mod:`bench.fakes`, with a :class:`bench.flood.FloodGate` as ``throttle``).
+answerCallbackQuery, setMyCommands, deleteMessage, editMessageReplyMarkup, getFile,
+getChatMember, sendDocument (a multipart upload), leaveChat, and file downloads), keeps each
+chat's messages so tests can read the final text and entities, records every call, and
+can inject errors (429 with ``retry_after``, "message to edit not found"). Used by the
+e2e tests (``tests/e2e``) and the streaming benchmark (:mod:`bench.fakes`, with a
+:class:`bench.flood.FloodGate` as ``throttle``).
 
 :meth:`FakeTelegram.close` answers every pending ``getUpdates`` long poll at once, so a
 server shutting down need not wait out the poll's ``timeout``.
@@ -21,6 +22,9 @@ import math
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from email.message import EmailMessage
+from email.parser import BytesParser
+from email.policy import HTTP
 from typing import Any
 from urllib.parse import parse_qsl
 
@@ -55,6 +59,15 @@ class StoredMessage:
     from_bot: bool
     reply_markup: Any = None
     edits: int = 0
+    document: Upload | None = None
+
+
+@dataclass(frozen=True)
+class Upload:
+    """A file the bot uploaded (a multipart/form-data part with a filename)."""
+
+    filename: str
+    data: bytes
 
 
 @dataclass
@@ -83,6 +96,11 @@ class FakeTelegram:
     bot (every call to them answers 403 "Forbidden: bot was blocked by the user");
     ``slow`` maps a method to seconds its answer is held *after* the call was carried
     out (Telegram under load): a client that stops waiting still finds the message sent.
+
+    ``getChatMember`` answers ``administrator`` for the users in ``admins``, the status
+    ``statuses`` gives a user (``creator``, ``administrator``, ``member``, ``left``,
+    ``kicked``), else ``member``. A document the bot sends is kept in the chat as a
+    message whose ``text`` is the caption and ``document`` the upload.
     """
 
     calls: list[Call] = field(default_factory=list)
@@ -90,6 +108,7 @@ class FakeTelegram:
     injections: list[Injection] = field(default_factory=list)
     updates: list[dict[str, Any]] = field(default_factory=list)
     admins: set[int] = field(default_factory=set)
+    statuses: dict[int, str] = field(default_factory=dict)
     throttle: Callable[[str, dict[str, Any], float], float | None] | None = None
     _update_ids: itertools.count[int] = field(default_factory=lambda: itertools.count(1))
     _message_ids: itertools.count[int] = field(default_factory=lambda: itertools.count(100))
@@ -310,8 +329,11 @@ class FakeTelegram:
         raw = await request.body()
         if not raw:
             return dict(request.query_params)
-        if request.headers.get("content-type", "").startswith("application/json"):
+        content_type = request.headers.get("content-type", "")
+        if content_type.startswith("application/json"):
             return dict(json.loads(raw))
+        if content_type.startswith("multipart/form-data"):
+            return _multipart(content_type, raw)
         params: dict[str, Any] = {}
         for key, value in parse_qsl(raw.decode(), keep_blank_values=True):
             try:
@@ -408,7 +430,14 @@ class FakeTelegram:
     async def _m_getChatMember(self, params: dict[str, Any]) -> dict[str, Any]:
         user_id = int(params["user_id"])
         user = {"id": user_id, "is_bot": False, "first_name": f"U{user_id}"}
-        if user_id in self.admins:
+        status = self.statuses.get(user_id, "administrator" if user_id in self.admins else "")
+        if status == "creator":
+            return {"status": "creator", "user": user, "is_anonymous": False}
+        if status in ("left", "member"):
+            return {"status": status, "user": user}
+        if status == "kicked":
+            return {"status": "kicked", "user": user, "until_date": 0}
+        if status == "administrator":
             return {
                 "status": "administrator",
                 "user": user,
@@ -470,6 +499,31 @@ class FakeTelegram:
         self.messages.setdefault(chat_id, {})[stored.message_id] = stored
         return self._message_json(stored)
 
+    async def _m_sendDocument(self, params: dict[str, Any]) -> Any:
+        chat_id = int(params["chat_id"])
+        document = params.get("document")
+        if not isinstance(document, Upload):
+            return _raise(400, "Bad Request: there is no document in the request")
+        stored = StoredMessage(
+            next(self._message_ids),
+            chat_id,
+            str(params.get("caption") or ""),
+            [],
+            from_bot=True,
+            document=document,
+        )
+        self.messages.setdefault(chat_id, {})[stored.message_id] = stored
+        body = self._message_json(stored)
+        body.pop("text")
+        body["caption"] = stored.text
+        body["document"] = {
+            "file_id": f"doc-{stored.message_id}",
+            "file_unique_id": f"u-doc-{stored.message_id}",
+            "file_name": document.filename,
+            "file_size": len(document.data),
+        }
+        return body
+
     async def _m_editMessageText(self, params: dict[str, Any]) -> Any:
         chat_id = int(params["chat_id"])
         stored = self.messages.get(chat_id, {}).get(int(params["message_id"]))
@@ -524,6 +578,34 @@ class _ApiError(Exception):
 
 def _raise(status: int, description: str) -> Any:
     raise _ApiError(status, description)
+
+
+def _multipart(content_type: str, raw: bytes) -> dict[str, Any]:
+    """The fields of a multipart/form-data body (RFC 7578): a part with a filename is an
+    :class:`Upload`, any other a value (JSON-decoded when it parses, as PTB sends them).
+    An upload the Bot API names by ``attach://<name>`` is put in the field naming it."""
+    head = f"Content-Type: {content_type}\r\n\r\n".encode()
+    body = BytesParser(policy=HTTP).parsebytes(head + raw)
+    assert isinstance(body, EmailMessage)
+    params: dict[str, Any] = {}
+    uploads: dict[str, Upload] = {}
+    for part in body.iter_parts():
+        assert isinstance(part, EmailMessage)
+        name = str(part.get_param("name", header="content-disposition"))
+        payload = part.get_payload(decode=True)
+        data = payload if isinstance(payload, bytes) else b""
+        filename = part.get_filename()
+        if filename is not None:
+            uploads[name] = params[name] = Upload(filename, data)
+            continue
+        try:
+            params[name] = json.loads(data)
+        except json.JSONDecodeError:
+            params[name] = data.decode()
+    for name, value in params.items():
+        if isinstance(value, str) and value.startswith("attach://"):
+            params[name] = uploads.get(value.removeprefix("attach://"), value)
+    return params
 
 
 def _user_and_chat(
