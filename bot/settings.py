@@ -18,6 +18,7 @@ import re
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any, Literal
 from urllib.parse import urlsplit
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from pydantic import (
     BaseModel,
@@ -162,6 +163,13 @@ class Settings(_PlatformSettings):
     max_tokens: int = Field(4096, ge=0)
     user_daily_turns: int = Field(0, ge=0)
     user_turns_per_minute: int = Field(0, ge=0)
+    # Daily token quotas (prompt + completion as the provider reports them; 0: no limit),
+    # per user across chats and per group; the day starts at quota_reset_hour:00 in
+    # quota_timezone (an IANA name). bot.conversation.quota, storage.usage.
+    user_daily_tokens: int = Field(0, ge=0)
+    chat_daily_tokens: int = Field(0, ge=0)
+    quota_reset_hour: int = Field(0, ge=0, le=23)
+    quota_timezone: str = "UTC"
 
     # The quick-start OpenAI-compatible endpoint
     openai_name: str = "openai"
@@ -230,6 +238,17 @@ class Settings(_PlatformSettings):
     @classmethod
     def _action_lower(cls, value: Any) -> Any:
         return value.strip().lower() if isinstance(value, str) else value
+
+    @field_validator("quota_timezone")
+    @classmethod
+    def _known_zone(cls, value: str) -> str:
+        try:
+            ZoneInfo(value)
+        except (ZoneInfoNotFoundError, ValueError):
+            raise ValueError(
+                f"unknown time zone {value!r}: use an IANA name such as Asia/Shanghai or UTC"
+            ) from None
+        return value
 
     @field_validator("webhook_url")
     @classmethod

@@ -44,7 +44,9 @@ _TEXTS: dict[str, dict[Lang, str]] = {
             "/reset – start a new conversation\n"
             "/stop – stop the answer being written\n"
             "/retry – answer the last message again\n"
-            "/usage – your questions and tokens today\n"
+            "/usage – your questions and tokens today and in total\n"
+            "/quota – the daily quotas (group admins can lower their group's)\n"
+            "/stats – (admins) usage statistics; /stats csv sends them as a file\n"
             "/shared – (group admins) one shared conversation for the group"
         ),
         "zh": (
@@ -58,7 +60,9 @@ _TEXTS: dict[str, dict[Lang, str]] = {
             "/reset – 开始新的对话\n"
             "/stop – 停止正在生成的回答\n"
             "/retry – 重新回答上一条消息\n"
-            "/usage – 你今天的提问次数和用量\n"
+            "/usage – 你今天和累计的提问次数和用量\n"
+            "/quota – 每日额度（群管理员可调低本群额度）\n"
+            "/stats –（管理员）用量统计；/stats csv 以文件发送\n"
             "/shared –（群管理员）全群共享一个对话"
         ),
     },
@@ -69,11 +73,127 @@ _TEXTS: dict[str, dict[Lang, str]] = {
     "cmd_reset": {"en": "Start a new conversation", "zh": "开始新的对话"},
     "cmd_stop": {"en": "Stop the answer being written", "zh": "停止正在生成的回答"},
     "cmd_retry": {"en": "Answer the last message again", "zh": "重新回答上一条消息"},
-    "cmd_usage": {"en": "Your questions and tokens today", "zh": "你今天的提问次数和用量"},
-    "usage": {
-        "en": "Today (UTC) you asked {requests:question|questions} using {tokens:token|tokens}.",
-        "zh": "今天（UTC）你提问了 {requests} 次，用了 {tokens} 个 token。",
+    "cmd_usage": {
+        "en": "Your questions and tokens today and in total",
+        "zh": "你今天和累计的提问次数和用量",
     },
+    # usage and quotas (bot.conversation.quota, handlers/reports.py); {start} and {at} are
+    # local times with the zone, e.g. "04:00 Asia/Shanghai"
+    "usage_today": {
+        "en": "Today (since {start}) you asked {requests:question|questions} "
+        "using {tokens:token|tokens}.",
+        "zh": "今天（自 {start} 起）你提问了 {requests} 次，用了 {tokens} 个 token。",
+    },
+    "usage_total": {
+        "en": "In total you asked {requests:question|questions} using {tokens:token|tokens}.",
+        "zh": "累计你提问了 {requests} 次，用了 {tokens} 个 token。",
+    },
+    "usage_model": {
+        "en": "· {model}: {requests:question|questions}, {tokens:token|tokens}",
+        "zh": "· {model}：{requests} 次，{tokens} 个 token",
+    },
+    "usage_token_limit": {
+        "en": "Your daily token quota: {limit:token|tokens}; {left} left.",
+        "zh": "你的每日 token 额度：{limit} 个；还剩 {left} 个。",
+    },
+    "usage_chat_limit": {
+        "en": "This group's daily token quota: {limit:token|tokens}; {left} left.",
+        "zh": "本群的每日 token 额度：{limit} 个；还剩 {left} 个。",
+    },
+    "token_limit_user": {
+        "en": "You have used today's quota of {limit:token|tokens}.",
+        "zh": "你已用完今天 {limit} 个 token 的额度。",
+    },
+    "token_limit_chat": {
+        "en": "This group has used today's quota of {limit:token|tokens}.",
+        "zh": "本群已用完今天 {limit} 个 token 的额度。",
+    },
+    "ask_again": {
+        "en": "You can ask again at {at}, in {hours} h {minutes} min.",
+        "zh": "你可以在 {at} 之后再次提问，还有 {hours} 小时 {minutes} 分钟。",
+    },
+    "cmd_quota": {
+        "en": "Daily quotas (group admins can lower their group's)",
+        "zh": "每日额度（群管理员可调低本群额度）",
+    },
+    "quota_title": {
+        "en": "Daily quotas (the day starts at {start}):",
+        "zh": "每日额度（每天从 {start} 开始计算）：",
+    },
+    "quota_turns": {"en": "· questions per person: {limit}", "zh": "· 每人提问次数：{limit}"},
+    "quota_user_tokens": {"en": "· tokens per person: {limit}", "zh": "· 每人 token：{limit}"},
+    "quota_chat_tokens": {
+        "en": "· tokens for this group: {limit} ({used:token|tokens} used today)",
+        "zh": "· 本群 token：{limit}（今天已用 {used} 个）",
+    },
+    "quota_chat_own": {
+        "en": "  set by this group's admins; the bot allows {operator}",
+        "zh": "  由本群管理员设置；机器人的上限为 {operator}",
+    },
+    "quota_none": {"en": "no limit", "zh": "不限"},
+    "quota_hint": {
+        "en": "Group admins: /quota <tokens> sets a lower quota for this group, "
+        "/quota off removes it.",
+        "zh": "群管理员：发送 /quota <数量> 为本群设置更低的额度，发送 /quota off 取消。",
+    },
+    "quota_set": {
+        "en": "Done: this group's daily token quota is now {limit:token|tokens}.",
+        "zh": "已设置：本群每日 token 额度现为 {limit} 个。",
+    },
+    "quota_removed": {
+        "en": "Done: this group's own quota is removed; its daily token quota is now {limit}.",
+        "zh": "已取消本群自己的额度；本群每日 token 额度现为：{limit}。",
+    },
+    "quota_too_high": {
+        "en": "The bot allows this group at most {limit:token|tokens} a day; "
+        "choose that or fewer.",
+        "zh": "机器人允许本群每天最多使用 {limit} 个 token；请设置不超过这个数的值。",
+    },
+    "quota_bad": {
+        "en": "Send /quota <tokens> (a whole number above 0) to set this group's daily "
+        "token quota, or /quota off to remove it.",
+        "zh": "发送 /quota <数量>（大于 0 的整数）设置本群每日 token 额度，"
+        "或发送 /quota off 取消。",
+    },
+    "cmd_stats": {"en": "(Admins) usage statistics", "zh": "（管理员）用量统计"},
+    "stats_title_bot": {
+        "en": "Usage of the whole bot (the day starts at {start})",
+        "zh": "整个机器人的用量（每天从 {start} 开始计算）",
+    },
+    "stats_title_chat": {
+        "en": "Usage in this group (the day starts at {start})",
+        "zh": "本群的用量（每天从 {start} 开始计算）",
+    },
+    "stats_today": {
+        "en": "Today: {users:active user|active users}, {requests:question|questions}, "
+        "{tokens:token|tokens}",
+        "zh": "今天：{users} 位活跃用户，{requests} 次提问，{tokens} 个 token",
+    },
+    "stats_week": {
+        "en": "Last 7 days: {users:active user|active users}, {requests:question|questions}, "
+        "{tokens:token|tokens}",
+        "zh": "最近 7 天：{users} 位活跃用户，{requests} 次提问，{tokens} 个 token",
+    },
+    "stats_by_model": {"en": "By model (today / 7 days):", "zh": "按模型（今天 / 7 天）："},
+    "stats_by_platform": {"en": "By platform (today / 7 days):", "zh": "按平台（今天 / 7 天）："},
+    "stats_row": {
+        "en": "· {name}: {requests_today} / {requests_week} questions, "
+        "{tokens_today} / {tokens_week} tokens",
+        "zh": "· {name}：{requests_today} / {requests_week} 次，"
+        "{tokens_today} / {tokens_week} 个 token",
+    },
+    "stats_top": {"en": "Top users (7 days):", "zh": "用量最多的用户（7 天）："},
+    "stats_user": {
+        "en": "{rank}. {name}: {requests:question|questions}, {tokens:token|tokens}",
+        "zh": "{rank}. {name}：{requests} 次，{tokens} 个 token",
+    },
+    "stats_unknown_user": {"en": "user {user_id}", "zh": "用户 {user_id}"},
+    "stats_refused": {
+        "en": "Sorry, these statistics are for the bot's operators, and in a group for "
+        "its admins.",
+        "zh": "抱歉，统计信息仅供机器人管理员查看；群管理员可以在本群查看本群的统计。",
+    },
+    "stats_csv_caption": {"en": "Usage, last 7 days", "zh": "最近 7 天的用量"},
     "usage_limit": {
         "en": "Daily limit: {limit:question|questions}; {left} left.",
         "zh": "每日上限：{limit} 次；还剩 {left} 次。",
@@ -84,9 +204,8 @@ _TEXTS: dict[str, dict[Lang, str]] = {
         "zh": "提问太快了：每分钟最多 {limit} 个问题。请 {seconds} 秒后再试。",
     },
     "daily_limit": {
-        "en": "You have reached today's limit of {limit:question|questions}. "
-        "It resets at 00:00 UTC.",
-        "zh": "你已达到今天 {limit} 次提问的上限，将于 UTC 零点重置。",
+        "en": "You have reached today's limit of {limit:question|questions}.",
+        "zh": "你已达到今天 {limit} 次提问的上限。",
     },
     "cmd_shared": {
         "en": "Groups: one shared conversation, or one per member",

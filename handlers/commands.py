@@ -14,6 +14,7 @@ from bot.texts import Lang, t
 from handlers.admins import is_chat_admin
 from handlers.common import lang_of, refused_for_quota, scope_for, shows_reasoning
 from handlers.context import BotContext
+from handlers.usage_texts import usage_text
 from providers.catalogue import Catalogue
 
 __all__ = [
@@ -198,15 +199,15 @@ async def toggle_shared(update: Update, context: BotContext) -> None:
 
 
 async def show_usage(update: Update, context: BotContext) -> None:
-    """Tell the caller how many questions and tokens they used today, and what is left."""
+    """Tell the caller their questions and tokens today and in total, by model, and what
+    is left of each daily quota (:func:`handlers.usage_texts.usage_text`)."""
     message, user = update.effective_message, update.effective_user
     if message is None or user is None:
         return
-    lang = lang_of(update)
-    used = await context.services.store.get_user_usage(user.id)
-    text = t("usage", lang, requests=used["requests"], tokens=used["tokens"])
-    left = await context.services.conversations.turns_left_today(user.id)
-    if left is not None:
-        limit = context.services.conversations.daily_turn_limit
-        text += "\n" + t("usage_limit", lang, limit=limit, left=left)
-    await message.reply_text(text)
+    quotas = context.services.conversations.quotas
+    today = await quotas.ledger.user_day(user.id)
+    total = await quotas.ledger.user_total(user.id)
+    group = message.chat.type != ChatType.PRIVATE
+    chat = await quotas.chat_quota(message.chat.id) if group else None
+    await message.reply_text(usage_text(today=today, total=total, day=quotas.ledger.day,
+                                        limits=quotas.limits, chat=chat, lang=lang_of(update)))

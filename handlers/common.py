@@ -11,6 +11,7 @@ from bot.conversation.groups import conversation_scope
 from bot.conversation.scope import user_scope
 from bot.texts import Lang, language_of, t
 from handlers.context import BotContext
+from handlers.usage_texts import refusal_text
 
 __all__ = [
     "addressed_to_bot",
@@ -67,12 +68,15 @@ async def shows_reasoning(context: BotContext, user_id: int) -> bool:
 
 
 async def refused_for_quota(context: BotContext, message: Message, user: User, lang: Lang) -> bool:
-    """Tell the user and return True when their daily question limit is used up, or when
-    they ask faster than the per-minute pace (``USER_TURNS_PER_MINUTE``) allows."""
+    """Tell the user and return True when a daily quota is used up (their questions, their
+    tokens, or in a group the group's tokens: :mod:`bot.conversation.quota`; the answer
+    says when they can ask again), or when they ask faster than the per-minute pace
+    (``USER_TURNS_PER_MINUTE``) allows. Stores the user's display name for ``/stats``."""
     conversations = context.services.conversations
-    left = await conversations.turns_left_today(user.id)
-    if left is not None and left <= 0:
-        await message.reply_text(t("daily_limit", lang, limit=conversations.daily_turn_limit))
+    group = message.chat.id if message.chat.type != ChatType.PRIVATE else None
+    refusal = await conversations.quotas.admit(user.id, chat_id=group, name=user.full_name)
+    if refusal is not None:
+        await message.reply_text(refusal_text(refusal, lang))
         return True
     wait = await conversations.wait_before_turn(user.id)
     if wait <= 0:

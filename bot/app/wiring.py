@@ -7,6 +7,7 @@ import functools
 import logging
 from collections.abc import AsyncIterator
 from typing import Any
+from zoneinfo import ZoneInfo
 
 import httpx
 from telegram import BotCommand, BotCommandScopeDefault, Update
@@ -28,6 +29,7 @@ from bot.app.ordering import OrderedUpdateProcessor
 from bot.app.platforms import build_catalogue, build_clients, check_default_model
 from bot.app.services import open_configured_store, restore_sessions
 from bot.app.updates import skipping_bot
+from bot.conversation.quota import QuotaLimits, Quotas
 from bot.conversation.turn import ConversationService
 from bot.reply.stream import ReplyFactory
 from bot.scheduler.clock import MonotonicClock
@@ -44,6 +46,9 @@ from handlers.chat_admin import (
     show_settings_menu,
 )
 from handlers.context import BotContext, Services
+from handlers.reports import show_quota, show_stats
+from storage import ConversationStore
+from storage.usage import QuotaDay
 
 __all__ = [
     "ALLOWED_UPDATES",
@@ -51,6 +56,7 @@ __all__ = [
     "build_application",
     "build_services",
     "limits_of",
+    "quotas_of",
     "started",
 ]
 
@@ -59,7 +65,7 @@ log = logging.getLogger(__name__)
 ALLOWED_UPDATES = ["message", "callback_query", "channel_post"]
 """The update types the bot asks Telegram for (polling and webhook alike)."""
 COMMANDS = ("start", "help", "model", "settings", "reset", "stop", "retry", "usage", "shared",
-            "system", "triggers")
+            "quota", "stats", "system", "triggers")
 MAX_CONCURRENT_UPDATES = 512
 
 BotApplication = Application[Any, BotContext, dict[Any, Any], dict[Any, Any], AppData, Any]
@@ -85,6 +91,7 @@ async def build_services(
         store=store, clients=clients, catalogue=catalogue, default_model=default,
         system_prompt=settings.system_prompt, daily_turn_limit=settings.user_daily_turns,
         turns_per_minute=settings.user_turns_per_minute, observer=telemetry_of(app),
+        quotas=quotas_of(settings, store),
     )
     log.info(
         "starting: platforms=%s default_model=%s models=%d storage=%s",
@@ -99,6 +106,17 @@ async def build_services(
         settings=settings, store=store, conversations=conversations, catalogue=catalogue,
         replies=ReplyFactory(app.bot, settings, scheduler),
     )
+
+
+def quotas_of(settings: Settings, store: ConversationStore) -> Quotas:
+    """The daily quotas of ``settings`` (``USER_DAILY_TURNS``, ``USER_DAILY_TOKENS``,
+    ``CHAT_DAILY_TOKENS``), on a quota day starting at ``QUOTA_RESET_HOUR`` in
+    ``QUOTA_TIMEZONE`` (set on the store's usage ledger)."""
+    store.usage.day = QuotaDay(ZoneInfo(settings.quota_timezone), settings.quota_reset_hour)
+    limits = QuotaLimits(user_daily_turns=settings.user_daily_turns,
+                         user_daily_tokens=settings.user_daily_tokens,
+                         chat_daily_tokens=settings.chat_daily_tokens)
+    return Quotas(store, limits)
 
 
 def limits_of(settings: Settings) -> Limits:
@@ -212,6 +230,8 @@ def build_application(
     app.add_handler(CommandHandler("retry", handlers.regenerate_answer), group=0)
     app.add_handler(CommandHandler("usage", handlers.show_usage), group=0)
     app.add_handler(CommandHandler("shared", handlers.toggle_shared), group=0)
+    app.add_handler(CommandHandler("quota", show_quota), group=0)
+    app.add_handler(CommandHandler("stats", show_stats), group=0)
     app.add_handler(CommandHandler("system", set_system_prompt), group=0)
     app.add_handler(CommandHandler("triggers", edit_triggers), group=0)
     app.add_handler(CallbackQueryHandler(handlers.choose_model, pattern=r"^m\|"), group=0)

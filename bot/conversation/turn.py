@@ -44,6 +44,7 @@ from bot.conversation.chat_settings import (
 )
 from bot.conversation.failures import log_failure
 from bot.conversation.prompts import combine_prompts
+from bot.conversation.quota import QuotaLimits, Quotas, estimated_tokens
 from bot.conversation.scope import chat_of
 from bot.conversation.types import ImageLoader, Outcome, ReplySink, StreamState, TurnInput
 from providers.base import ChatClient
@@ -167,9 +168,12 @@ class ConversationService:
         daily_turn_limit: int = 0,
         turns_per_minute: int = 0,
         observer: TurnObserver | None = None,
+        quotas: Quotas | None = None,
     ) -> None:
         self.store = store
         self.daily_turn_limit = daily_turn_limit
+        # the daily quotas (bot.conversation.quota); by default only daily_turn_limit
+        self.quotas = quotas or Quotas(store, QuotaLimits(user_daily_turns=daily_turn_limit))
         self.turns_per_minute = turns_per_minute
         self._pace = (QuestionPace(store.redis, per_minute=turns_per_minute)
                       if turns_per_minute else None)
@@ -227,7 +231,8 @@ class ConversationService:
         await self.store.clear(scope)
 
     async def turns_left_today(self, user_id: int) -> int | None:
-        """Questions ``user_id`` may still ask today (UTC); ``None`` when there is no limit."""
+        """Questions ``user_id`` may still ask today (the quota day, :mod:`storage.usage`);
+        ``None`` when there is no limit."""
         if not self.daily_turn_limit:
             return None
         used = (await self.store.get_user_usage(user_id))["requests"]
@@ -406,11 +411,17 @@ class ConversationService:
         finally:
             stopper.cancel()
         if work.done():
-            return work.result()
-        work.cancel()  # closes the provider stream (aclosing in _stream_once)
-        with contextlib.suppress(asyncio.CancelledError):
-            await work
-        return Outcome.STOPPED
+            outcome = work.result()
+        else:
+            work.cancel()  # closes the provider stream (aclosing in _stream_once)
+            with contextlib.suppress(asyncio.CancelledError):
+                await work
+            outcome = Outcome.STOPPED
+        if not state.usage_tokens:  # the provider reported no usage: charge an estimate
+            state.usage_tokens = estimated_tokens(
+                request.messages, answer=state.answer, reasoning=state.reasoning
+            )
+        return outcome
 
     async def _stream_twice(
         self, client: ChatClient, request: ChatRequest, state: StreamState, sink: ReplySink,
@@ -522,7 +533,8 @@ class ConversationService:
         )
         if await self.store.save_exchange(turn.scope, user, answer):  # logged if not
             await self.store.count_usage(
-                turn.scope, user_id=turn.user_id, tokens=state.usage_tokens
+                turn.scope, user_id=turn.user_id, tokens=state.usage_tokens, model=model.key,
+                platform=model.platform, chat_id=chat_of(turn.scope),
             )
 
 

@@ -20,16 +20,16 @@ def test_plural_en(count: int, expected: str) -> None:
 
 def test_counts_in_english_texts_agree_with_their_nouns() -> None:
     """Every English count reads "1 question" / "2 questions"; Chinese shows the bare count."""
-    assert t("usage", "en", requests=1, tokens=1) == (
-        "Today (UTC) you asked 1 question using 1 token."
+    assert t("usage_today", "en", start="00:00 UTC", requests=1, tokens=1) == (
+        "Today (since 00:00 UTC) you asked 1 question using 1 token."
     )
-    assert t("usage", "en", requests=2, tokens=300) == (
-        "Today (UTC) you asked 2 questions using 300 tokens."
+    assert t("usage_today", "en", start="00:00 UTC", requests=2, tokens=300) == (
+        "Today (since 00:00 UTC) you asked 2 questions using 300 tokens."
     )
     assert t("usage_limit", "en", limit=1, left=0) == "Daily limit: 1 question; 0 left."
     assert "limit of 1 question." in t("daily_limit", "en", limit=1)
     assert "at most 2 questions a minute" in t("too_fast", "en", limit=2, seconds=5)
-    assert "1 次" in t("usage", "zh", requests=1, tokens=2)
+    assert "1 次" in t("usage_today", "zh", start="00:00 UTC", requests=1, tokens=2)
 
 
 def test_a_counted_noun_needs_an_integer() -> None:

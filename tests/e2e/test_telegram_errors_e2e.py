@@ -71,7 +71,7 @@ async def test_start_help_and_registered_commands(world: World, bot: BotRunner) 
     assert {c.params.get("language_code") for c in registered} == {None, "zh"}
     names = [command["command"] for command in registered[0].params["commands"]]
     assert names == ["start", "help", "model", "settings", "reset", "stop", "retry", "usage",
-                     "shared"]
+                     "shared", "quota", "stats", "system", "triggers"]
 
 
 async def test_failed_command_registration_is_not_fatal(
@@ -103,19 +103,21 @@ async def test_daily_limit_and_usage(world: World, bot: BotRunner) -> None:
     """With USER_DAILY_TURNS=1 the second question is refused, and so is /retry (it asks
     the model again); /usage shows the count."""
     world.openai.script.append(Answer("first and only"))
-    refusal = t("daily_limit", "en", limit=1)
+    refusal_start = t("daily_limit", "en", limit=1) + "\n"
     async with bot(user_daily_turns=1):
         world.telegram.push_text(chat_id=CHAT, user_id=USER, text="one")
         await settle(lambda: replied(world, CHAT, "first and only"))
         world.telegram.push_text(chat_id=CHAT, user_id=USER, text="two")
-        await settle(lambda: replied(world, CHAT, refusal))
+        refusals = lambda: [m for m in world.telegram.bot_messages(CHAT)  # noqa: E731
+                            if m.text.startswith(refusal_start)]
+        await settle(lambda: len(refusals()) == 1)
         world.telegram.push_text(chat_id=CHAT, user_id=USER, text="/retry")
-        await settle(lambda: [m.text for m in world.telegram.bot_messages(CHAT)].count(refusal)
-                     == 2)
+        await settle(lambda: len(refusals()) == 2)
         world.telegram.push_text(chat_id=CHAT, user_id=USER, text="/usage")
-        expected = (t("usage", "en", requests=1, tokens=30) + "\n"
-                    + t("usage_limit", "en", limit=1, left=0))
-        await settle(lambda: replied(world, CHAT, expected))
+        await settle(lambda: world.telegram.bot_messages(CHAT)[-1].text.startswith("Today"))
+    usage = world.telegram.bot_messages(CHAT)[-1].text.splitlines()
+    assert usage[0] == t("usage_today", "en", start="00:00 UTC", requests=1, tokens=30)
+    assert usage[-1] == t("usage_limit", "en", limit=1, left=0)
     assert len(world.openai.requests) == 1
 
 
