@@ -19,10 +19,9 @@ names a user (:func:`user_usage_key`):
 - ``…:u:<user_id>`` after a chat or thread scope: one member's conversation there;
 - ``t:<name>``: the operator's terminal chat (``classbot chat``).
 
-Global keys (update de-duplication, provider sessions, per-user daily usage, the turns
-in flight and the updates deferred to the next start) have no hash tag; each is only
-ever used alone. The per-user question pace keys are built by the ``limits`` library
-under :data:`PACE_PREFIX` (:mod:`storage.pace`).
+Global keys (update de-duplication, provider sessions, per-user daily usage) have no
+hash tag; each is only ever used alone. The per-user question pace keys are built by
+the ``limits`` library under :data:`PACE_PREFIX` (:mod:`storage.pace`).
 """
 
 from __future__ import annotations
@@ -40,10 +39,9 @@ __all__ = [
     "bot_usage_key",
     "chat_key_patterns",
     "chat_usage_key",
-    "deferred_updates_key",
-    "inflight_key",
     "key",
     "moved_key",
+    "pending_question_key",
     "provider_session_key",
     "update_key",
     "user_name_key",
@@ -153,14 +151,12 @@ def user_name_key(user_id: int) -> str:
     return f"{PREFIX}:usage:name:{int(user_id)}"
 
 
-# -- what a restart must not lose (storage.inflight) -----------------------------------
+# -- questions waiting for their asker to start the bot (storage.pending) --------------
 
 
-def inflight_key() -> str:
-    """Return the global hash key of the turns in flight (turn id → record JSON)."""
-    return f"{PREFIX}:inflight"
+def pending_question_key(token: str) -> str:
+    """Return the global string key of the pending question named by ``token``.
 
-
-def deferred_updates_key() -> str:
-    """Return the global list key of the updates set aside at a shutdown (raw update JSON)."""
-    return f"{PREFIX}:deferred-updates"
+    Raises ``ValueError`` when ``token`` is empty or contains a brace.
+    """
+    return f"{PREFIX}:pending:{_check(token, what='token')}"
