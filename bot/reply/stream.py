@@ -148,12 +148,36 @@ class ReplyFactory:
         on_forbidden: Callable[[], object] | None = None,
     ) -> TelegramReply:
         """A reply to ``message``, in its chat and topic, in ``lang``."""
-        private = message.chat.type == ChatType.PRIVATE
+        return self.open_in(
+            message.chat_id,
+            private=message.chat.type == ChatType.PRIVATE,
+            reply_to=message.message_id,
+            thread_id=thread_of(message),
+            lang=lang,
+            show_reasoning=show_reasoning,
+            on_forbidden=on_forbidden,
+        )
+
+    def open_in(
+        self,
+        chat_id: int,
+        *,
+        private: bool,
+        reply_to: int | None,
+        thread_id: int | None = None,
+        lang: Lang,
+        show_reasoning: bool = True,
+        on_forbidden: Callable[[], object] | None = None,
+    ) -> TelegramReply:
+        """A reply in chat ``chat_id`` (a ``private`` chat, or a group's topic ``thread_id``)
+        to message ``reply_to`` of that chat, in ``lang``: the chat need not be the
+        question's (a group's answer in its asker's private chat,
+        :mod:`bot.conversation.private_answers`)."""
         drafts = (
             private
             and self.settings.use_drafts
             and self.drafts_available
-            and message.chat_id not in self.no_drafts
+            and chat_id not in self.no_drafts
         )
         if drafts:
             interval = self.settings.draft_interval
@@ -163,12 +187,12 @@ class ReplyFactory:
             interval = self.settings.group_edit_interval
         chain = MessageChain(
             self.bot,
-            message.chat_id,
-            reply_to=message.message_id,
-            thread_id=thread_of(message),
+            chat_id,
+            reply_to=reply_to,
+            thread_id=thread_id,
             send_timeout=self.send_timeout,
         )
-        handle = self.scheduler.open_stream(message.chat_id, min_interval=interval)
+        handle = self.scheduler.open_stream(chat_id, min_interval=interval)
         return TelegramReply(
             chain,
             handle,
