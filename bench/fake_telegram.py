@@ -96,6 +96,9 @@ class FakeTelegram:
     bot (every call to them answers 403 "Forbidden: bot was blocked by the user");
     ``slow`` maps a method to seconds its answer is held *after* the call was carried
     out (Telegram under load): a client that stops waiting still finds the message sent.
+    ``unstarted`` names users who never started the bot: every call into their private
+    chat (whose id is the user's) answers 403 "Forbidden: bot can't initiate conversation
+    with a user", until they write to the bot (a private message pushed from them).
 
     ``getChatMember`` answers ``administrator`` for the users in ``admins``, the status
     ``statuses`` gives a user (``creator``, ``administrator``, ``member``, ``left``,
@@ -119,6 +122,7 @@ class FakeTelegram:
     missing: set[str] = field(default_factory=set)
     blocked: set[int] = field(default_factory=set)
     slow: dict[str, float] = field(default_factory=dict)
+    unstarted: set[int] = field(default_factory=set)
 
     def __post_init__(self) -> None:
         self.app = Starlette(
@@ -143,6 +147,8 @@ class FakeTelegram:
         """Queue a text message update from a user; returns the message id."""
         message_id = next(self._message_ids)
         user, chat = _user_and_chat(user_id, chat_id, chat_type, language_code)
+        if chat_type == "private":
+            self.unstarted.discard(user_id)  # writing to the bot starts it
         message: dict[str, Any] = {
             "message_id": message_id,
             "date": int(time.time()),
@@ -195,6 +201,8 @@ class FakeTelegram:
         """
         message_id = next(self._message_ids)
         user, chat = _user_and_chat(user_id, chat_id, chat_type, language_code)
+        if chat_type == "private":
+            self.unstarted.discard(user_id)  # writing to the bot starts it
         size = file_size if file_size is not None else len(self.files.get(file_id, b""))
         message: dict[str, Any] = {
             "message_id": message_id,
@@ -372,13 +380,18 @@ class FakeTelegram:
         return JSONResponse({"ok": True, "result": result})
 
     def _fault(self, call: Call) -> JSONResponse | None:
-        """The answer of a fault mode (``missing``, ``blocked``) to ``call``, if any."""
+        """The answer of a fault mode (``missing``, ``blocked``, ``unstarted``) to
+        ``call``, if any."""
         if call.method in self.missing:
             body = {"ok": False, "error_code": 404, "description": "Not Found"}
             return JSONResponse(body, status_code=404)
         chat_id = call.params.get("chat_id")
         if chat_id is not None and int(chat_id) in self.blocked:
             description = "Forbidden: bot was blocked by the user"
+            body = {"ok": False, "error_code": 403, "description": description}
+            return JSONResponse(body, status_code=403)
+        if chat_id is not None and int(chat_id) in self.unstarted:
+            description = "Forbidden: bot can't initiate conversation with a user"
             body = {"ok": False, "error_code": 403, "description": description}
             return JSONResponse(body, status_code=403)
         return None

@@ -41,6 +41,7 @@ _TEXTS: dict[str, dict[Lang, str]] = {
             "/settings – display options (group admins: the chat's settings)\n"
             "/system – the instructions I follow (group admins: the chat's rules)\n"
             "/triggers – (group admins) words that make me answer without a mention\n"
+            "/private_answers – (group admins) answer each question in its asker's private chat\n"
             "/reset – start a new conversation\n"
             "/stop – stop the answer being written\n"
             "/retry – answer the last message again\n"
@@ -57,6 +58,7 @@ _TEXTS: dict[str, dict[Lang, str]] = {
             "/settings – 显示选项（群管理员：本群设置）\n"
             "/system – 我遵循的指令（群管理员：本群规则）\n"
             "/triggers –（群管理员）无需 @ 我也会回答的关键词\n"
+            "/private_answers –（群管理员）在提问者的私聊中回答每个问题\n"
             "/reset – 开始新的对话\n"
             "/stop – 停止正在生成的回答\n"
             "/retry – 重新回答上一条消息\n"
@@ -561,6 +563,56 @@ _TEXTS: dict[str, dict[Lang, str]] = {
     "model_not_allowed": {
         "en": "That model is not allowed in this chat. Choose one of the models shown.",
         "zh": "本群不允许使用该模型。请从列出的模型中选择。",
+    },
+    # answers in private (bot.conversation.private_answers, handlers/private_answers.py)
+    "cmd_private_answers": {
+        "en": "(Group admins) answer in each student's private chat",
+        "zh": "（群管理员）在每位同学的私聊中回答",
+    },
+    "private_answers_on": {
+        "en": "Done: questions here are now answered in each student's private chat; the "
+        "group sees one short line per question. /private_answers off answers here again.",
+        "zh": "已设置：本群的问题现在会在每位同学的私聊中回答，群里每个问题只显示一行提示。"
+        "发送 /private_answers off 恢复在群里回答。",
+    },
+    "private_answers_off": {
+        "en": "Done: questions here are answered in the group again.",
+        "zh": "已设置：本群的问题恢复在群里回答。",
+    },
+    "private_answers_state_on": {
+        "en": "Questions here are answered in each student's private chat. "
+        "/private_answers off answers them in the group.",
+        "zh": "本群的问题会在每位同学的私聊中回答。发送 /private_answers off 改为在群里回答。",
+    },
+    "private_answers_state_off": {
+        "en": "Questions here are answered in the group. /private_answers on answers each "
+        "student in their private chat instead (for busy classes: classmates then do not "
+        "see the answers).",
+        "zh": "本群的问题在群里回答。发送 /private_answers on 改为在每位同学的私聊中回答"
+        "（适合提问很多的班级；同学们将看不到彼此的回答）。",
+    },
+    "private_answered": {
+        "en": "📬 Answered you in private.",
+        "zh": "📬 已在私聊中回答你。",
+    },
+    "private_start_needed": {
+        "en": "📬 Start me in private to get your answer: press the button, then Start.",
+        "zh": "📬 请先在私聊中启动我以获取回答：点击下方按钮，然后点击“开始”。",
+    },
+    "private_start_button": {"en": "Get my answer in private", "zh": "在私聊中获取回答"},
+    "private_question_header": {
+        "en": "Your question in {chat}:",
+        "zh": "你在「{chat}」中的提问：",
+    },
+    "private_link_not_yours": {
+        "en": "This link was made for another student's question. Ask your own in the group, "
+        "or here.",
+        "zh": "这个链接属于另一位同学的提问。请在群里或在这里提出你自己的问题。",
+    },
+    "private_link_gone": {
+        "en": "That question was already answered, or waited too long (24 hours). "
+        "Ask it again in the group.",
+        "zh": "这个问题已经回答过了，或等待时间过长（24 小时）。请在群里重新提问。",
     },
 }
 

@@ -14,6 +14,7 @@ from bot.texts import Lang, t
 from handlers.admins import is_chat_admin
 from handlers.common import lang_of, refused_for_quota, scope_for, shows_reasoning
 from handlers.context import BotContext
+from handlers.private_answers import answer_pending
 from handlers.usage_texts import usage_text
 from providers.catalogue import Catalogue
 
@@ -36,9 +37,13 @@ __all__ = [
 
 
 async def start_bot(update: Update, context: BotContext) -> None:
-    """Say what the bot is and which model answers."""
+    """Say what the bot is and which model answers; ``/start q_<token>`` (a deep link the
+    bot left in a group answering in private) answers the question kept under it instead
+    (:func:`handlers.private_answers.answer_pending`)."""
     message, user = update.effective_message, update.effective_user
     if message is None or user is None:
+        return
+    if await answer_pending(update, context):
         return
     model = await context.services.conversations.current_model(
         await scope_for(context, message, user)

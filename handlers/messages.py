@@ -20,6 +20,7 @@ from handlers.common import (
 )
 from handlers.context import BotContext
 from handlers.photos import MAX_DOWNLOAD_BYTES
+from handlers.private_answers import answered_in_private
 
 __all__ = ["answer_message"]
 
@@ -54,6 +55,8 @@ async def answer_message(update: Update, context: BotContext) -> None:
         turn = replace(
             turn, quoted=quoted.block, images=quoted.images, image_file_ids=quoted.file_ids
         )
+    if await answered_in_private(context, message, turn, lang):  # the group's setting
+        return
     reply = services.replies.open(
         message,
         lang=lang,

@@ -22,6 +22,7 @@ from handlers.common import (
     shows_reasoning,
 )
 from handlers.context import BotContext
+from handlers.private_answers import answered_in_private
 from providers.types import ImagePart
 
 __all__ = ["ALBUMS", "MAX_DOWNLOAD_BYTES", "answer_photo"]
@@ -94,12 +95,6 @@ async def _answer_images(
         else QuotedContext("")
     )
     services = context.services
-    reply = services.replies.open(
-        message,
-        lang=lang,
-        show_reasoning=await shows_reasoning(context, user_id),
-        on_forbidden=lambda: services.conversations.stop(scope),
-    )
     turn = TurnInput(
         scope,
         user_id,
@@ -107,6 +102,14 @@ async def _answer_images(
         images=quoted.images + tuple(image.part for image in images),
         image_file_ids=quoted.file_ids + tuple(image.file_id for image in images),
         quoted=quoted.block or None,
+    )
+    if await answered_in_private(context, message, turn, lang):  # the group's setting
+        return
+    reply = services.replies.open(
+        message,
+        lang=lang,
+        show_reasoning=await shows_reasoning(context, user_id),
+        on_forbidden=lambda: services.conversations.stop(scope),
     )
     await services.conversations.run_turn(turn, reply)
 

@@ -46,6 +46,7 @@ from handlers.chat_admin import (
     show_settings_menu,
 )
 from handlers.context import BotContext, Services
+from handlers.private_answers import switch_private_answers
 from handlers.reports import show_quota, show_stats
 from storage import ConversationStore
 from storage.usage import QuotaDay
@@ -65,7 +66,7 @@ log = logging.getLogger(__name__)
 ALLOWED_UPDATES = ["message", "callback_query", "channel_post"]
 """The update types the bot asks Telegram for (polling and webhook alike)."""
 COMMANDS = ("start", "help", "model", "settings", "reset", "stop", "retry", "usage", "shared",
-            "quota", "stats", "system", "triggers")
+            "quota", "stats", "system", "triggers", "private_answers")
 MAX_CONCURRENT_UPDATES = 512
 
 BotApplication = Application[Any, BotContext, dict[Any, Any], dict[Any, Any], AppData, Any]
@@ -234,6 +235,7 @@ def build_application(
     app.add_handler(CommandHandler("stats", show_stats), group=0)
     app.add_handler(CommandHandler("system", set_system_prompt), group=0)
     app.add_handler(CommandHandler("triggers", edit_triggers), group=0)
+    app.add_handler(CommandHandler("private_answers", switch_private_answers), group=0)
     app.add_handler(CallbackQueryHandler(handlers.choose_model, pattern=r"^m\|"), group=0)
     app.add_handler(CallbackQueryHandler(handlers.change_setting, pattern=r"^s\|"), group=0)
     app.add_handler(CallbackQueryHandler(change_chat_setting, pattern=r"^cs\|"), group=0)
