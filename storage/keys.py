@@ -19,9 +19,10 @@ names a user (:func:`user_usage_key`):
 - ``…:u:<user_id>`` after a chat or thread scope: one member's conversation there;
 - ``t:<name>``: the operator's terminal chat (``classbot chat``).
 
-Global keys (update de-duplication, provider sessions, per-user daily usage) have no
-hash tag; each is only ever used alone. The per-user question pace keys are built by
-the ``limits`` library under :data:`PACE_PREFIX` (:mod:`storage.pace`).
+Global keys (update de-duplication, provider sessions, per-user daily usage, the turns
+in flight and the updates deferred to the next start) have no hash tag; each is only
+ever used alone. The per-user question pace keys are built by the ``limits`` library
+under :data:`PACE_PREFIX` (:mod:`storage.pace`).
 """
 
 from __future__ import annotations
@@ -39,6 +40,8 @@ __all__ = [
     "bot_usage_key",
     "chat_key_patterns",
     "chat_usage_key",
+    "deferred_updates_key",
+    "inflight_key",
     "key",
     "moved_key",
     "pending_question_key",
@@ -149,6 +152,19 @@ def bot_usage_key(*, day: str) -> str:
 def user_name_key(user_id: int) -> str:
     """Return the global string key of user ``user_id``'s display name (for ``/stats``)."""
     return f"{PREFIX}:usage:name:{int(user_id)}"
+
+
+# -- what a restart must not lose (storage.inflight) -----------------------------------
+
+
+def inflight_key() -> str:
+    """Return the global hash key of the turns in flight (turn id → record JSON)."""
+    return f"{PREFIX}:inflight"
+
+
+def deferred_updates_key() -> str:
+    """Return the global list key of the updates set aside at a shutdown (raw update JSON)."""
+    return f"{PREFIX}:deferred-updates"
 
 
 # -- questions waiting for their asker to start the bot (storage.pending) --------------
