@@ -3,7 +3,8 @@
 ``classbot`` / ``classbot run`` runs the bot (long polling, or a webhook server when
 ``WEBHOOK_URL`` is set); ``classbot check`` validates the configuration and probes every
 enabled platform (:mod:`bot.ops.check`); ``classbot chat`` talks to the models in the
-terminal (:mod:`bot.ops.chat`). Each subcommand has its own ``--help``.
+terminal (:mod:`bot.ops.chat`). Each subcommand has its own ``--help``. On SIGTERM or
+SIGINT the bot stops without losing replies or updates (:mod:`bot.app.shutdown`).
 
 The entry sets ``PTB_TIMEDELTA=true`` (unless set already) before anything runs: PTB 22
 then reports time periods (``RetryAfter.retry_after``) as ``timedelta`` instead of
@@ -87,8 +88,12 @@ def _run(settings: Settings) -> int:
         finally:
             loop.close()
         return 0
-    app = build_application(settings)
-    app.run_polling(allowed_updates=ALLOWED_UPDATES)
+    from bot.app.polling import run_polling
+
+    run_polling(
+        build_application(settings), grace=settings.shutdown_grace_seconds,
+        allowed_updates=ALLOWED_UPDATES,
+    )
     return 0
 
 

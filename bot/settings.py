@@ -203,6 +203,12 @@ class Settings(_PlatformSettings):
 
     log_level: str = "INFO"
 
+    # Shutdown (SIGTERM/SIGINT): seconds the replies in flight get to finish before the
+    # rest are ended, marked "interrupted by a restart" (bot.app.shutdown). The process
+    # exits within about this + 3 s: under Docker's stop timeout (compose.yaml
+    # stop_grace_period; 10 s by default).
+    shutdown_grace_seconds: float = Field(7.0, ge=0, le=3600)
+
     # Webhook mode (instead of long polling): Telegram POSTs updates to webhook_url.
     webhook_url: str = ""
     webhook_secret: SecretStr = SecretStr("")

@@ -360,6 +360,14 @@ _TEXTS: dict[str, dict[Lang, str]] = {
         "en": "⚠️ interrupted: the connection to the model was lost",
         "zh": "⚠️ 已中断：与模型的连接丢失",
     },
+    "mark_restart": {
+        "en": "⚠️ interrupted by a restart — send /retry",
+        "zh": "⚠️ 因重启而中断——发送 /retry 重新回答",
+    },
+    "restart_notice": {
+        "en": "My previous answer was interrupted by a restart — send /retry",
+        "zh": "我上一条回答因重启而中断——发送 /retry 重新回答",
+    },
     "mark_retrying": {
         "en": "⚠️ connection lost, starting the answer again…",
         "zh": "⚠️ 连接丢失，正在重新生成回答…",

@@ -42,6 +42,7 @@ from starlette.responses import Response
 from starlette.routing import Route
 
 from bot.app.health import health_routes
+from bot.app.shutdown import StopSignals, wind_down
 from bot.app.updates import PoisonLog, parse_update, update_id_of
 from bot.app.wiring import ALLOWED_UPDATES, BotApplication, build_application, started
 from bot.settings import Settings
@@ -51,6 +52,7 @@ __all__ = [
     "MAX_BODY_BYTES",
     "MAX_JSON_DEPTH",
     "SECRET_HEADER",
+    "SHUTDOWN_REQUESTS_SECONDS",
     "UVICORN_LOGGERS",
     "running_webhook_bot",
     "serve_webhook",
@@ -68,6 +70,8 @@ BODY_TIMEOUT_SECONDS = 10.0
 """The whole body must arrive within this many seconds of the headers, else 408."""
 MAX_JSON_DEPTH = 64
 """Deeper-nested JSON gets 400 (a real update nests about ten levels)."""
+SHUTDOWN_REQUESTS_SECONDS = 2
+"""Seconds uvicorn's shutdown waits for the requests in flight (an update is a few KB)."""
 UVICORN_LOGGERS = ("uvicorn", "uvicorn.error", "uvicorn.access", "uvicorn.asgi")
 """The loggers uvicorn writes to (uvicorn ``config.LOGGING_CONFIG`` and ``configure_logging``)."""
 
@@ -193,7 +197,8 @@ def server_config(asgi: Starlette, *, host: str, port: int) -> uvicorn.Config:
         logger.handlers.clear()
         logger.propagate = True
     return uvicorn.Config(
-        asgi, host=host, port=port, log_config=None, log_level="warning", lifespan="off"
+        asgi, host=host, port=port, log_config=None, log_level="warning", lifespan="off",
+        timeout_graceful_shutdown=SHUTDOWN_REQUESTS_SECONDS,
     )
 
 
@@ -202,8 +207,9 @@ async def running_webhook_bot(settings: Settings) -> AsyncIterator[Starlette]:
     """Start the Application without polling, register the webhook; yield the ASGI app.
 
     On exit the Application stops (the webhook stays registered, so Telegram keeps the
-    updates that arrive meanwhile and delivers them to the next start). Raises
-    ``ValueError`` when ``settings.webhook_url`` is empty.
+    updates that arrive meanwhile and delivers them to the next start). The ASGI app's
+    ``state.application`` is the Application. Raises ``ValueError`` when
+    ``settings.webhook_url`` is empty.
     """
     if not settings.webhook_url:
         raise ValueError("webhook mode needs WEBHOOK_URL")
@@ -212,35 +218,54 @@ async def running_webhook_bot(settings: Settings) -> AsyncIterator[Starlette]:
         await app.bot.set_webhook(
             settings.webhook_url, secret_token=secret, allowed_updates=ALLOWED_UPDATES
         )
-        yield webhook_app(app, secret=secret, path=urlsplit(settings.webhook_url).path or "/")
+        asgi = webhook_app(app, secret=secret, path=urlsplit(settings.webhook_url).path or "/")
+        asgi.state.application = app
+        yield asgi
 
 
 async def serve_webhook(settings: Settings) -> None:
     """Run the bot in webhook mode until SIGINT/SIGTERM (uvicorn on
     ``WEBHOOK_LISTEN:WEBHOOK_PORT``; put TLS in front, e.g. a reverse proxy).
 
-    On a signal uvicorn stops serving, restores the handlers it found and raises the
-    signal again (uvicorn ``Server.capture_signals``). With the default handlers that
-    second signal would kill the process before the Application stops (replies
-    unfinished, the store not closed), so this installs handlers that only log while
-    it serves.
+    On a signal uvicorn stops accepting connections, finishes the requests in flight
+    (each update is queued before its 200) and returns; then the bot stops as
+    :func:`bot.app.shutdown.wind_down` says: the replies in flight get
+    ``SHUTDOWN_GRACE_SECONDS``, the rest are ended and stored, and the updates queued
+    and not begun are saved for the next start (Telegram would not deliver them again).
+    Updates Telegram sends meanwhile find no server and are delivered again later.
+
+    uvicorn restores the signal handlers it found and raises the signal again
+    (uvicorn ``Server.capture_signals``); with the default handlers that would kill the
+    process before the bot stops, so while it serves this installs handlers that only
+    log, and after, a further SIGINT/SIGTERM ends the replies in flight at once.
     """
+    signals = StopSignals()
     async with running_webhook_bot(settings) as asgi:
         config = server_config(asgi, host=settings.webhook_listen, port=settings.webhook_port)
         log.info("webhook mode: listening on %s:%d", settings.webhook_listen, settings.webhook_port)
-        with _signals_stop_gracefully():
+        with _signals_stop_gracefully(signals):
             await uvicorn.Server(config).serve()
+            signals.stop.set()  # uvicorn took the first signal; a next one hurries
+            await wind_down(
+                asgi.state.application, grace=settings.shutdown_grace_seconds,
+                hurry=signals.hurry,
+            )
 
 
 @contextlib.contextmanager
-def _signals_stop_gracefully() -> Iterator[None]:
-    """While the block runs, SIGINT/SIGTERM are only logged (uvicorn handles them first)."""
+def _signals_stop_gracefully(signals: StopSignals) -> Iterator[None]:
+    """While the block runs, SIGINT/SIGTERM are logged (uvicorn handles them first while
+    it serves), and told to ``signals`` once its ``stop`` is set."""
     if threading.current_thread() is not threading.main_thread():
         yield
         return
+    loop = asyncio.get_running_loop()
 
     def stopping(signum: int, frame: object) -> None:
-        log.info("%s: stopping", signal.Signals(signum).name)
+        if signals.stop.is_set():
+            loop.call_soon_threadsafe(signals.received, signum)
+        else:
+            log.info("%s: stopping", signal.Signals(signum).name)
 
     previous = {sig: signal.signal(sig, stopping) for sig in (signal.SIGINT, signal.SIGTERM)}
     try:

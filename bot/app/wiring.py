@@ -2,14 +2,16 @@
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import functools
 import logging
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable
 from typing import Any
 from zoneinfo import ZoneInfo
 
 import httpx
+from redis.exceptions import RedisError
 from telegram import BotCommand, BotCommandScopeDefault, Update
 from telegram.error import TelegramError
 from telegram.ext import (
@@ -24,10 +26,11 @@ from telegram.ext import (
 
 import handlers
 from bot.app.health import start_health_server, stop_health_server
+from bot.app.inflight import InflightTracker, recover_interrupted, tell_interrupted
 from bot.app.metrics import AppData, Telemetry, telemetry_of
-from bot.app.ordering import OrderedUpdateProcessor
 from bot.app.platforms import build_catalogue, build_clients, check_default_model
 from bot.app.services import open_configured_store, restore_sessions
+from bot.app.shutdown import DrainingUpdateProcessor, requeue_deferred
 from bot.app.updates import skipping_bot
 from bot.conversation.quota import QuotaLimits, Quotas
 from bot.conversation.turn import ConversationService
@@ -49,6 +52,7 @@ from handlers.context import BotContext, Services
 from handlers.private_answers import switch_private_answers
 from handlers.reports import show_quota, show_stats
 from storage import ConversationStore
+from storage.inflight import DeferredUpdates, InflightTurns
 from storage.usage import QuotaDay
 
 __all__ = [
@@ -93,6 +97,7 @@ async def build_services(
         system_prompt=settings.system_prompt, daily_turn_limit=settings.user_daily_turns,
         turns_per_minute=settings.user_turns_per_minute, observer=telemetry_of(app),
         quotas=quotas_of(settings, store),
+        tracker=InflightTracker(InflightTurns(store.redis)),
     )
     log.info(
         "starting: platforms=%s default_model=%s models=%d storage=%s",
@@ -137,10 +142,43 @@ def _commands(lang: Lang) -> list[BotCommand]:
     return [BotCommand(name, t(f"cmd_{name}", lang)) for name in COMMANDS]
 
 
+class _Lifecycle:
+    """What ``post_init`` starts for ``post_shutdown`` to stop: the restart notices."""
+
+    def __init__(self) -> None:
+        self.notices: asyncio.Task[None] | None = None
+
+
+async def _recover(app: BotApplication, services: Services, lifecycle: _Lifecycle) -> None:
+    """Before any update: act on what the last stop left (:mod:`bot.app.inflight`: free
+    the locks of turns a killed process left, store their questions, tell their users in
+    the background; :mod:`bot.app.shutdown`: queue the updates it set aside). A Redis
+    error is logged: the locks then expire by their TTL."""
+    turns = InflightTurns(services.store.redis)
+    try:
+        records = await recover_interrupted(services.store, turns)
+        await requeue_deferred(app, DeferredUpdates(services.store.redis))
+    except (RedisError, OSError) as exc:
+        log.warning("could not recover what the last stop left: %s", type(exc).__name__)
+        return
+    if records:
+        notices = tell_interrupted(app.bot, services.replies.scheduler, turns, records)
+        lifecycle.notices = asyncio.create_task(_logged(notices))
+
+
+async def _logged(work: Awaitable[None]) -> None:
+    try:
+        await work
+    except (RedisError, OSError, TelegramError) as exc:
+        log.warning("telling users of interrupted answers failed: %s", type(exc).__name__)
+
+
 async def _post_init(
-    app: BotApplication, *, settings: Settings, transport: httpx.AsyncBaseTransport | None
+    app: BotApplication, *, settings: Settings, transport: httpx.AsyncBaseTransport | None,
+    lifecycle: _Lifecycle,
 ) -> None:
-    app.bot_data.services = await build_services(settings, app, transport=transport)
+    services = app.bot_data.services = await build_services(settings, app, transport=transport)
+    await _recover(app, services, lifecycle)
     try:
         await app.bot.set_my_commands(_commands("en"), scope=BotCommandScopeDefault())
         await app.bot.set_my_commands(_commands("zh"), language_code="zh")
@@ -149,7 +187,10 @@ async def _post_init(
     await start_health_server(app, settings)  # polling mode with METRICS_PORT only
 
 
-async def _post_shutdown(app: BotApplication) -> None:
+async def _post_shutdown(app: BotApplication, *, lifecycle: _Lifecycle) -> None:
+    if lifecycle.notices is not None:  # the records not yet told stay for the next start
+        lifecycle.notices.cancel()
+        await asyncio.gather(lifecycle.notices, return_exceptions=True)
     await stop_health_server(app)
     try:
         services = app.bot_data.services
@@ -166,7 +207,8 @@ async def started(app: BotApplication) -> AsyncIterator[BotApplication]:
     """Run ``app`` by hand, as PTB's ``run_polling`` does around its loop.
 
     ``initialize``, ``post_init`` (PTB calls it only from its ``run_*`` methods, so the
-    services start here), ``start``; on exit ``stop``, ``post_shutdown``, ``shutdown``.
+    services start here), ``start``; on exit ``stop`` (unless the block stopped it, as
+    :func:`bot.app.shutdown.wind_down` does), ``post_shutdown``, ``shutdown``.
     The caller starts and stops what feeds updates (polling, a webhook server) inside
     the block.
     """
@@ -178,7 +220,8 @@ async def started(app: BotApplication) -> AsyncIterator[BotApplication]:
         try:
             yield app
         finally:
-            await app.stop()
+            if app.running:
+                await app.stop()
             if app.post_shutdown is not None:
                 await app.post_shutdown(app)
     finally:
@@ -198,6 +241,7 @@ def build_application(
     """
     context_types = ContextTypes(context=BotContext, bot_data=AppData)
     telemetry = Telemetry()  # the Bot API requests count into it, so it comes first
+    lifecycle = _Lifecycle()
     builder = Application.builder()
     if not polling:
         builder = builder.updater(None)
@@ -208,9 +252,10 @@ def build_application(
                           base_file_url=settings.telegram_base_file_url,
                           make_request=telemetry.counting_request))
         .context_types(context_types)
-        .concurrent_updates(OrderedUpdateProcessor(MAX_CONCURRENT_UPDATES))
-        .post_init(functools.partial(_post_init, settings=settings, transport=transport))
-        .post_shutdown(_post_shutdown)
+        .concurrent_updates(DrainingUpdateProcessor(MAX_CONCURRENT_UPDATES))
+        .post_init(functools.partial(_post_init, settings=settings, transport=transport,
+                                     lifecycle=lifecycle))
+        .post_shutdown(functools.partial(_post_shutdown, lifecycle=lifecycle))
         .build()
     )
     app.bot_data.telemetry = telemetry

@@ -45,6 +45,7 @@ from bot.conversation.chat_settings import (
 from bot.conversation.failures import log_failure
 from bot.conversation.prompts import combine_prompts
 from bot.conversation.quota import QuotaLimits, Quotas, estimated_tokens
+from bot.conversation.restart import RESTART_MARK, RESTART_PLACEHOLDER, TurnTracker, Untracked
 from bot.conversation.scope import chat_of
 from bot.conversation.types import ImageLoader, Outcome, ReplySink, StreamState, TurnInput
 from providers.base import ChatClient
@@ -168,6 +169,7 @@ class ConversationService:
         daily_turn_limit: int = 0,
         turns_per_minute: int = 0,
         observer: TurnObserver | None = None,
+        tracker: TurnTracker | None = None,
         quotas: Quotas | None = None,
     ) -> None:
         self.store = store
@@ -183,6 +185,8 @@ class ConversationService:
         self.system_prompt = system_prompt
         self._stops: dict[str, asyncio.Event] = {}
         self._observer: TurnObserver = observer or _Unobserved()
+        self._tracker: TurnTracker = tracker or Untracked()  # records the turns in flight
+        self._restarting = False
 
     async def current_model(self, scope: str) -> ModelInfo:
         """The model ``scope`` uses: its own choice, unless that is disabled or (in a group)
@@ -253,6 +257,17 @@ class ConversationService:
         event.set()
         return True
 
+    def end_for_restart(self) -> int:
+        """End every turn now, and every turn that reaches its answer from now on, as a
+        shutdown does: the stream is closed, the reply shows :data:`RESTART_MARK` and the
+        exchange is stored (see :mod:`bot.conversation.restart`). Returns the number of
+        answers that were being written."""
+        self._restarting = True
+        writing = [event for event in self._stops.values() if not event.is_set()]
+        for event in writing:
+            event.set()
+        return len(writing)
+
     async def run_turn(self, turn: TurnInput, sink: ReplySink) -> Outcome:
         """Answer ``turn`` through ``sink`` and store the exchange; never raises ProviderError.
 
@@ -263,7 +278,7 @@ class ConversationService:
         await sink.begin()
         ended = False
         try:
-            async with self.store.lock(turn.scope):
+            async with self._tracker.track(turn, sink), self.store.lock(turn.scope):
                 outcome = await self._locked_turn(turn, sink, history=None)
             ended = True
             return outcome
@@ -294,7 +309,8 @@ class ConversationService:
                 )
                 turn = TurnInput(scope=turn_scope, user_id=user_id, text=user.content,
                                  images=images, image_file_ids=user.image_file_ids)
-                outcome = await self._locked_turn(turn, sink, history=None)
+                async with self._tracker.track(turn, sink):
+                    outcome = await self._locked_turn(turn, sink, history=None)
                 ended = True
             finally:
                 if not ended:
@@ -341,8 +357,10 @@ class ConversationService:
             history = await self.store.load_history(turn.scope)
         stop = self._stops[turn.scope] = asyncio.Event()
         try:
-            outcome = await self._stream_with_context_retry(
-                client, model, turn, history, state, sink, stop
+            outcome = Outcome.STOPPED if self._restarting else (
+                await self._stream_with_context_retry(
+                    client, model, turn, history, state, sink, stop
+                )
             )
         except ProviderError as exc:
             log_failure(exc)
@@ -350,6 +368,8 @@ class ConversationService:
             return Outcome.FAILED
         finally:
             self._stops.pop(turn.scope, None)
+        if outcome is Outcome.STOPPED and self._restarting:  # ended by a shutdown
+            outcome, state.notice = Outcome.INTERRUPTED, RESTART_MARK
         if outcome is Outcome.COMPLETED and is_empty_answer(state.answer):
             log.info(
                 "empty answer from %s (%d reasoning characters); not stored",
@@ -525,12 +545,13 @@ class ConversationService:
     async def _store_exchange(
         self, turn: TurnInput, state: StreamState, outcome: Outcome, model: ModelInfo
     ) -> None:
-        if is_empty_answer(state.answer):
-            return  # no answer text (stopped before any, or EMPTY): nothing coherent to keep
+        text = state.answer
+        if is_empty_answer(text):
+            if state.notice != RESTART_MARK:
+                return  # no answer text (stopped before any, or EMPTY): nothing coherent to keep
+            text = RESTART_PLACEHOLDER  # cut by a shutdown: kept so /retry can redo it
         user = StoredMessage("user", turn.content, image_file_ids=turn.image_file_ids)
-        answer = StoredMessage(
-            "assistant", state.answer, interrupted=outcome is not Outcome.COMPLETED
-        )
+        answer = StoredMessage("assistant", text, interrupted=outcome is not Outcome.COMPLETED)
         if await self.store.save_exchange(turn.scope, user, answer):  # logged if not
             await self.store.count_usage(
                 turn.scope, user_id=turn.user_id, tokens=state.usage_tokens, model=model.key,

@@ -61,6 +61,7 @@ from telegram.error import (
 )
 
 from bot.conversation.failures import describe_failure
+from bot.conversation.restart import RESTART_MARK
 from bot.conversation.scope import thread_of
 from bot.conversation.turn import Outcome, StreamState
 from bot.render.markdown import MAX_MESSAGE_UNITS, Rendered, ReplyStrings, compose_reply
@@ -241,6 +242,8 @@ class TelegramReply:
         self.forbidden = False
         self._on_forbidden = on_forbidden
         self._on_draft_failure = on_draft_failure
+        self.on_first_message: Callable[[int], object] | None = None
+        """Called once with the id of the reply's first message when it is sent."""
         self._state = StreamState()
         self._submitted = False
         self._queued: int | None = None  # the version of the non-final frame waiting
@@ -325,6 +328,8 @@ class TelegramReply:
         """Send the final text (marked when stopped or interrupted) and wait until it is shown."""
         self._state = state
         marks = [t(_MARKS[outcome], self.lang)] if outcome in _MARKS else []
+        if state.notice == RESTART_MARK:  # a shutdown ended it: its own mark says why
+            marks = []
         if state.notice:
             marks.append(t(state.notice, self.lang))
         await self._close(self._frame(suffix="\n".join(marks), final=True))
@@ -415,6 +420,10 @@ class TelegramReply:
                 self._measured = (len(self._state.answer), whole.utf16_length)
             done = await self.chain.step(whole, draft_id=draft_id)
             self.handle.set_sends_owed(self.chain.sends_owed)
+            first = self.chain.message_ids[0] if self.chain.message_ids else None
+            if self.on_first_message is not None and first is not None:
+                tell, self.on_first_message = self.on_first_message, None
+                tell(first)
         except DraftRefused as exc:
             return self._drafts_refused(frame, whole, exc.error)
         except RetryAfter as exc:
