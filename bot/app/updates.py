@@ -47,6 +47,8 @@ from telegram.constants import UpdateType
 from telegram.ext import ExtBot
 from telegram.request import HTTPXRequest
 
+from bot.reply.sends import ScheduledSends
+
 __all__ = [
     "POISON_LINES_PER_MINUTE",
     "PoisonLog",
@@ -240,7 +242,9 @@ def skipping_bot(
     PTB 22.8 ``ApplicationBuilder._build_request``: an ``HTTPXRequest`` with 256
     connections for the Bot API calls and one for ``getUpdates``, default timeouts.
     ``make_request(connection_pool_size)`` makes each (an ``HTTPXRequest`` subclass that
-    counts the calls, :class:`bot.app.metrics.CountingRequest`, in the bot).
+    counts the calls, :class:`bot.app.metrics.CountingRequest`, in the bot). Its rate
+    limiter, :class:`bot.reply.sends.ScheduledSends`, puts the handlers' own sends into
+    chats within the send scheduler's budget once the services attach it.
     """
     return SkippingBot(
         token=token,
@@ -248,4 +252,5 @@ def skipping_bot(
         base_file_url=base_file_url,
         request=make_request(256),
         get_updates_request=make_request(1),
+        rate_limiter=ScheduledSends(),
     )

@@ -66,6 +66,7 @@ from bot.conversation.scope import thread_of
 from bot.conversation.turn import Outcome, StreamState
 from bot.render.markdown import MAX_MESSAGE_UNITS, Rendered, ReplyStrings, compose_reply
 from bot.reply.chain import SEND_TIMEOUT, DraftRefused, MessageChain
+from bot.reply.sends import ScheduledSends, retry_after_seconds
 from bot.scheduler.core import JobKind, SendOutcome, SendScheduler, StreamHandle
 from bot.settings import Settings
 from bot.texts import Lang, t
@@ -115,11 +116,6 @@ class _Typing:
     n: int
 
 
-def _seconds(value: object) -> float:
-    total = getattr(value, "total_seconds", None)
-    return float(total()) if callable(total) else float(value)  # type: ignore[arg-type]
-
-
 @dataclass
 class ReplyFactory:
     """Opens a :class:`TelegramReply` for a user's message; owns the chats without drafts.
@@ -139,6 +135,13 @@ class ReplyFactory:
     drafts_available: bool = True
     send_timeout: float = SEND_TIMEOUT
     _draft_ids: itertools.count[int] = field(default_factory=lambda: itertools.count(1))
+
+    def __post_init__(self) -> None:
+        """Let the bot's other sends into chats share the scheduler's budget: attach the
+        scheduler to the bot's :class:`~bot.reply.sends.ScheduledSends`, if it has one."""
+        limiter = getattr(self.bot, "rate_limiter", None)
+        if isinstance(limiter, ScheduledSends):
+            limiter.attach(self.scheduler)
 
     def open(
         self,
@@ -427,7 +430,7 @@ class TelegramReply:
         except DraftRefused as exc:
             return self._drafts_refused(frame, whole, exc.error)
         except RetryAfter as exc:
-            wait = _seconds(exc.retry_after)
+            wait = retry_after_seconds(exc)
             log.warning("Telegram asked to wait %.0f s (chat %s)", wait, self.chain.chat_id)
             self.handle.retry_after(wait)
             return SendOutcome.RETRY

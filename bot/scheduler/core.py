@@ -106,6 +106,7 @@ import itertools
 import logging
 import math
 from collections import deque
+from contextvars import ContextVar
 from dataclasses import dataclass
 from types import TracebackType
 from typing import Final, Literal, TypeVar
@@ -120,6 +121,7 @@ __all__ = [
     "ACTION_TTL",
     "GLOBAL_BUSY",
     "GLOBAL_SPAN",
+    "IN_SEND",
     "AdaptiveRates",
     "JobKind",
     "LevelRate",
@@ -148,6 +150,10 @@ GLOBAL_BUSY: Final = 0.5
 """… if the bot sent at least this fraction of ``Limits.global_per_second`` in the last
 second (groups answered in step with each other meet their own limits at the same time
 while the bot as a whole is far below its overall one)."""
+
+IN_SEND: Final[ContextVar[bool]] = ContextVar("in_scheduled_send", default=False)
+"""True inside a send callback the scheduler launched: a Bot API call made there is
+already counted (``bot.reply.sends.ScheduledSends`` lets it through)."""
 
 _MIN_SLEEP: Final = 1e-4  # seconds; guards the dispatcher against float-rounding spins
 _RANK: Final = {"first": 0, "final": 0, "intermediate": 1, "action": 2}
@@ -548,5 +554,6 @@ class SendScheduler:
 
 
 async def _call(job: Job) -> SendOutcome | None:
-    """Run the send callback of ``job`` on its frame."""
+    """Run the send callback of ``job`` on its frame, :data:`IN_SEND` set (in this task)."""
+    IN_SEND.set(True)
     return await job.send(job.frame)

@@ -4,6 +4,7 @@ user who blocked the bot; the answer still arrives exactly once, or the reply en
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import logging
 from typing import Any
 
@@ -11,7 +12,9 @@ import pytest
 
 from bench.fake_openai import Answer
 from bench.fake_telegram import BOT_USERNAME, Call
+from bench.flood import FloodGate
 from bot.render.markdown import ReplyStrings, compose_reply
+from bot.scheduler.limits import TELEGRAM_LIMITS
 from bot.texts import t
 from tests.e2e.conftest import BotRunner, World, settle
 
@@ -125,15 +128,53 @@ async def test_a_user_who_blocked_the_bot_ends_the_reply_quietly(
     world.telegram.blocked.add(CHAT)
     with caplog.at_level(logging.INFO):
         async with bot(use_drafts=True, **FAST):
+            started = len(caplog.records)  # start-up lines are not the reply's
             world.telegram.push_text(chat_id=CHAT, user_id=USER, text="hi")
             await settle(lambda: world.openai.disconnects == 1, within=4)
             await asyncio.sleep(0.5)
+            records = caplog.records[started:]
     calls = to_chat(world, CHAT)
     assert calls and all(c.error_code == 403 for c in calls)
     assert [c.method for c in calls][-1] != "sendMessageDraft", "a message send met the 403"
     assert len(calls) <= 3, [c.method for c in calls]  # the draft, then typing or a message
-    turns = [r.getMessage() for r in caplog.records if r.getMessage().startswith("turn:")]
+    turns = [r.getMessage() for r in records if r.getMessage().startswith("turn:")]
     assert len(turns) == 1 and "outcome=stopped" in turns[0], turns
-    loud = [r for r in caplog.records if r.levelno > logging.INFO or r.exc_info]
+    loud = [r for r in records if r.levelno > logging.INFO or r.exc_info]
     assert not loud, [r.getMessage() for r in loud]
-    assert any("blocked" in r.getMessage() for r in caplog.records if r.levelno == logging.INFO)
+    assert any("blocked" in r.getMessage() for r in records if r.levelno == logging.INFO)
+
+
+# Telegram's limits sped up six times (per chat 6/s, per group 120 a minute), on both sides,
+# so twenty replies fit in seconds; the fake forgives its usual 50 ms of arrival jitter.
+SPED_UP = dataclasses.replace(TELEGRAM_LIMITS, per_chat_per_second=6.0, per_group_per_minute=120)
+SPED_UP_BOT: dict[str, Any] = {"limit_per_chat_per_second": 6.0, "limit_per_group_per_minute": 120}
+
+
+@pytest.mark.parametrize("users", ["one user past the pace", "twenty users"])
+async def test_twenty_mentions_in_a_group_within_a_second_draw_no_429(
+    world: World, bot: BotRunner, users: str
+) -> None:
+    """Twenty mentions in one group within a second, from one user allowed three questions a
+    minute (three answers, seventeen refusals sent by the handler) or from twenty users
+    (twenty answers): every reply arrives and Telegram refuses nothing."""
+    one = users.startswith("one")
+    world.telegram.throttle = gate = FloodGate(SPED_UP)
+    world.openai.script += [Answer(f"Answer {n}.", piece=4, delay=0.01) for n in range(20)]
+    refusal = t("too_fast", "en", limit=3, seconds=0).split(" 0 s")[0]
+    async with bot(user_turns_per_minute=3 if one else 0, **SPED_UP_BOT):
+        for n in range(20):
+            world.telegram.push_text(
+                chat_id=GROUP,
+                user_id=USER if one else USER + n,
+                chat_type="supergroup",
+                text=f"@{BOT_USERNAME} question {n}",
+            )
+            await asyncio.sleep(0.04)
+        await settle(lambda: len(texts(world, GROUP)) >= 20, within=20)
+        await asyncio.sleep(0.5)
+    shown = texts(world, GROUP)
+    answers = [x for x in shown if x.startswith("Answer")]
+    assert len(answers) == (3 if one else 20) and len(shown) == 20, shown
+    assert sum(x.startswith(refusal) for x in shown) == (17 if one else 0)
+    assert gate.rejected == {}, gate.violated
+    assert not any(c.error_code for c in to_chat(world, GROUP))
