@@ -20,7 +20,8 @@ call but ``getUpdates`` through it):
   and every other call go straight through: they are counted already, or not sends.
 
 The scheduler is attached once it exists (:meth:`ScheduledSends.attach`, by
-:class:`~bot.reply.stream.ReplyFactory`); until then calls go straight through.
+:class:`~bot.reply.stream.ReplyFactory`); before that, and once it is closed (shutting
+down), calls go straight through.
 """
 
 from __future__ import annotations
@@ -94,7 +95,7 @@ class ScheduledSends(BaseRateLimiter[None]):
     ) -> Answer:
         """Make the call, through the scheduler when it sends into a chat (module docstring)."""
         scheduler, chat_id = self._scheduler, chat_of(endpoint, data)
-        if scheduler is None or chat_id is None or IN_SEND.get():
+        if scheduler is None or scheduler.closed or chat_id is None or IN_SEND.get():
             return await callback(*args, **kwargs)
         handle = scheduler.open_stream(chat_id)
         outcome: list[Answer | Exception] = []

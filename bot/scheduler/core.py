@@ -224,6 +224,11 @@ class SendScheduler:
         self._sends: set[asyncio.Task[SendOutcome | None]] = set()
         self._closed = False
 
+    @property
+    def closed(self) -> bool:
+        """Whether :meth:`aclose` was called (no stream can be opened any more)."""
+        return self._closed
+
     async def start(self) -> None:
         """Start the dispatcher task (idempotent)."""
         if self._closed:

@@ -104,9 +104,15 @@ async def test_a_429_pauses_and_the_call_is_made_again_then_given_back() -> None
             await clock.run(send(limiter, refused, 3), within=5)
 
 
-async def test_without_a_scheduler_calls_go_straight_through() -> None:
-    """Before the services attach the scheduler (start-up calls), nothing is held."""
+async def test_without_a_running_scheduler_calls_go_straight_through() -> None:
+    """Before the services attach the scheduler (start-up calls), and once it is closed
+    (shutting down), nothing is held."""
     clock = FakeClock()
     telegram = Telegram(clock)
     answers = [await send(ScheduledSends(), telegram, GROUP) for _ in range(3)]
-    assert [a["message_id"] for a in answers] == [1, 2, 3]
+    limiter = ScheduledSends()
+    async with SendScheduler(limits=ONE_PER_3_S, clock=clock) as scheduler:
+        limiter.attach(scheduler)
+    answers += [await send(limiter, telegram, GROUP) for _ in range(3)]
+    assert [a["message_id"] for a in answers] == [1, 2, 3, 4, 5, 6]
+    assert {t for t, _ in telegram.calls} == {0.0}
