@@ -71,7 +71,7 @@ async def test_start_help_and_registered_commands(world: World, bot: BotRunner) 
     assert {c.params.get("language_code") for c in registered} == {None, "zh"}
     names = [command["command"] for command in registered[0].params["commands"]]
     assert names == ["start", "help", "model", "settings", "reset", "stop", "retry", "usage",
-                     "shared", "quota", "stats", "system", "triggers"]
+                     "shared", "quota", "stats", "system", "triggers", "private_answers"]
 
 
 async def test_failed_command_registration_is_not_fatal(
