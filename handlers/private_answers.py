@@ -19,7 +19,6 @@ answered in each asker's private chat.
 
 from __future__ import annotations
 
-import asyncio
 import logging
 
 from telegram import InlineKeyboardButton, InlineKeyboardMarkup, Message, Update
@@ -78,11 +77,9 @@ async def answered_in_private(
             "could not write to an asker's private chat (%s); answering in the group", exc.message
         )
         return False
-    notice = asyncio.ensure_future(_reply_quietly(message, t("private_answered", lang)))
-    try:
-        await _answer(context, turn, reply_to=quote.message_id, lang=lang)
-    finally:
-        await notice
+    # the group's line goes alongside: in a busy group it may wait for the group's budget
+    context.application.create_task(_reply_quietly(message, t("private_answered", lang)))
+    await _answer(context, turn, reply_to=quote.message_id, lang=lang)
     return True
 
 
