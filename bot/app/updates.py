@@ -47,7 +47,7 @@ from telegram.constants import UpdateType
 from telegram.ext import ExtBot
 from telegram.request import HTTPXRequest
 
-from bot.reply.sends import ScheduledSends
+from bot.app.bot_api import BotApiPath
 
 __all__ = [
     "POISON_LINES_PER_MINUTE",
@@ -243,8 +243,10 @@ def skipping_bot(
     connections for the Bot API calls and one for ``getUpdates``, default timeouts.
     ``make_request(connection_pool_size)`` makes each (an ``HTTPXRequest`` subclass that
     counts the calls, :class:`bot.app.metrics.CountingRequest`, in the bot). Its rate
-    limiter, :class:`bot.reply.sends.ScheduledSends`, puts the handlers' own sends into
-    chats within the send scheduler's budget once the services attach it.
+    limiter, :class:`bot.app.bot_api.BotApiPath`, is the one path of every other Bot API
+    call: the handlers' sends into chats within the send scheduler's budget once the
+    services attach it, Telegram's ``retry_after`` waited out, network errors and 5xx
+    retried within a bound.
     """
     return SkippingBot(
         token=token,
@@ -252,5 +254,5 @@ def skipping_bot(
         base_file_url=base_file_url,
         request=make_request(256),
         get_updates_request=make_request(1),
-        rate_limiter=ScheduledSends(),
+        rate_limiter=BotApiPath(),
     )
