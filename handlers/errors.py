@@ -5,9 +5,8 @@ from __future__ import annotations
 import logging
 import time
 
-import stamina
 from telegram import Message, Update
-from telegram.error import NetworkError, TelegramError
+from telegram.error import TelegramError
 
 from bot.texts import t
 from handlers.common import addressed_to_bot, lang_of
@@ -20,8 +19,6 @@ log = logging.getLogger(__name__)
 
 UNAVAILABLE_NOTICE_EVERY = 60.0
 """Seconds: a chat is told that the storage is unavailable at most once in this window."""
-NOTICE_ATTEMPTS = 3
-"""Tries to send a notice when Telegram answers with a network error (502, a timeout)."""
 _NOTICED_AT = "storage_unavailable_noticed_at"
 """``context.chat_data`` key: ``time.monotonic()`` of the chat's last unavailable notice."""
 
@@ -93,13 +90,10 @@ def _notice_due(context: BotContext) -> bool:
 
 
 async def _send_notice(message: Message, text: str) -> None:
-    """Reply ``text`` to ``message``; a network error (a 502, a timeout) is tried again
-    (:data:`NOTICE_ATTEMPTS` in all, backoff from 0.5 s); a failure is logged."""
+    """Reply ``text`` to ``message``; a failure is logged. A 502 or a network error is
+    retried by the bot's one path to the Bot API (its rate limiter,
+    ``bot.app.bot_api.BotApiPath``), never a send whose outcome is unknown."""
     try:
-        async for attempt in stamina.retry_context(
-            on=NetworkError, attempts=NOTICE_ATTEMPTS, timeout=10.0, wait_initial=0.5
-        ):
-            with attempt:
-                await message.reply_text(text)
+        await message.reply_text(text)
     except TelegramError as exc:
         log.warning("could not tell the user about the error: %s", exc)
