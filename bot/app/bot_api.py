@@ -15,7 +15,7 @@ lost to one 502. What it does with a call:
   included) takes a token from that chat's, its group's and the bot-wide budget of the
   send scheduler (one scheduled send, :class:`bot.reply.sends.ScheduledSends`, which this
   class extends); a 429 on it pauses the chat and lowers the level blamed, as a reply's
-  does, and the call is made again (``ScheduledSends.MAX_RETRIES`` times).
+  does, and the call is made again (:data:`bot.reply.sends.MAX_RETRIES` times).
   ``answerCallbackQuery`` takes no token: Telegram's flood limits count messages into a
   chat (Bot FAQ "My bot is hitting limits": 1 message a second in a chat, 20 a minute in
   a group, 30 a second overall), and a button answer is a toast that puts nothing into
@@ -24,7 +24,7 @@ lost to one 502. What it does with a call:
 - **``retry_after`` of calls outside the budget**: a 429 is waited out (Bot API
   ``ResponseParameters.retry_after``: "the number of seconds left to wait before the
   request can be repeated") and the call made again, at most
-  ``ScheduledSends.MAX_RETRIES`` times, and only within :data:`RETRY_WINDOW`.
+  :data:`bot.reply.sends.MAX_RETRIES` times, and only within :data:`RETRY_WINDOW`.
 - **Network errors and 5xx** (PTB raises ``NetworkError`` for an error status other than
   400, 401, 403, 404 and 409, and for a broken connection; ``TimedOut`` for a timeout):
   retried with stamina, :data:`ATTEMPTS` attempts in all, waiting
