@@ -1,8 +1,9 @@
 """A local fake OpenAI-compatible streaming server (``POST /v1/chat/completions``).
 
-Each request takes the next scripted reply (or the default: an answer built from the
-last user message) and streams it as SSE chunks with an optional delay between them.
-Every request body is recorded. Used by the e2e tests (``tests/e2e``) and, wrapped in
+Each request takes the next scripted reply (or, with the script empty, the one
+:attr:`FakeOpenAI.plan` picks for it, else the default: an answer built from the last user
+message) and streams it as SSE chunks with an optional delay between them. Every request
+body is recorded. Used by the e2e tests (``tests/e2e``) and, wrapped in
 :class:`bench.fakes.PacedProvider`, by the streaming benchmark.
 """
 
@@ -10,7 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import json
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -25,7 +26,9 @@ class Answer:
     """Stream ``text`` in pieces of ``piece`` characters, ``delay`` seconds apart.
 
     ``reasoning`` streams first as ``reasoning_content``; ``truncate_after`` closes
-    the connection after that many pieces, without ``[DONE]``; ``first_delay`` waits
+    the connection after that many pieces, without ``[DONE]``; ``stall_after`` sends
+    nothing more after that many pieces, until the client leaves (a stalled stream);
+    ``first_delay`` waits
     that many seconds before the first piece (a model that takes time to start,
     sending an SSE comment meanwhile); ``hold`` waits on the
     event before finishing (for /stop tests); ``usage`` is the ``(prompt_tokens,
@@ -39,6 +42,7 @@ class Answer:
     reasoning: str = ""
     first_delay: float = 0.0
     truncate_after: int | None = None
+    stall_after: int | None = None
     hold: asyncio.Event | None = None
     usage: tuple[int, int] | None = (10, 20)
 
@@ -63,12 +67,17 @@ def default_answer(body: dict[str, Any]) -> str:
 
 @dataclass
 class FakeOpenAI:
-    """The fake server's state; ``app`` is the Starlette application."""
+    """The fake server's state; ``app`` is the Starlette application.
+
+    ``plan(body)``, when set, picks the reply to each request the script leaves unanswered
+    (``body`` is the parsed request JSON): a test's fault chooser, e.g. seeded per request.
+    """
 
     script: list[Answer | Failure] = field(default_factory=list)
     requests: list[dict[str, Any]] = field(default_factory=list)
     answers: list[str] = field(default_factory=list)
     disconnects: int = 0
+    plan: Callable[[dict[str, Any]], Answer | Failure] | None = None
 
     def __post_init__(self) -> None:
         self.app = Starlette(
@@ -80,7 +89,10 @@ class FakeOpenAI:
     async def _completions(self, request: Request) -> Response:
         body = await request.json()
         self.requests.append(body)
-        step = self.script.pop(0) if self.script else Answer(default_answer(body))
+        if self.script:
+            step = self.script.pop(0)
+        else:
+            step = self.plan(body) if self.plan else Answer(default_answer(body))
         if isinstance(step, Failure):
             error = {"error": {"code": step.code, "message": step.message, "type": "error"}}
             return JSONResponse(error, status_code=step.status, headers=step.headers)
@@ -119,6 +131,8 @@ class FakeOpenAI:
         for count, piece in enumerate(pieces):
             if step.truncate_after is not None and count >= step.truncate_after:
                 return
+            if step.stall_after is not None and count >= step.stall_after:
+                await asyncio.Event().wait()  # until the client leaves (cancelled)
             yield chunk({"role": "assistant", "content": piece})
             await asyncio.sleep(step.delay)
         if step.hold is not None:

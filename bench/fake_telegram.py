@@ -5,7 +5,8 @@ polling and offsets, sendMessage, editMessageText, sendMessageDraft, sendChatAct
 answerCallbackQuery, setMyCommands, deleteMessage, editMessageReplyMarkup, getFile,
 getChatMember, sendDocument (a multipart upload), leaveChat, and file downloads), keeps each
 chat's messages so tests can read the final text and entities, records every call, and
-can inject errors (429 with ``retry_after``, "message to edit not found"). Used by the
+can inject errors (429 with ``retry_after``, "message to edit not found", or any fault a
+test's chooser picks call by call: :attr:`FakeTelegram.chaos`). Used by the
 e2e tests (``tests/e2e``) and the streaming benchmark (:mod:`bench.fakes`, with a
 :class:`bench.flood.FloodGate` as ``throttle``).
 
@@ -50,7 +51,8 @@ class Call:
 
 @dataclass
 class StoredMessage:
-    """A message in a chat as the fake server holds it."""
+    """A message in a chat as the fake server holds it; ``reply_to`` is the id of the
+    message a bot message replies to (its ``reply_parameters``)."""
 
     message_id: int
     chat_id: int
@@ -60,6 +62,7 @@ class StoredMessage:
     reply_markup: Any = None
     edits: int = 0
     document: Upload | None = None
+    reply_to: int | None = None
 
 
 @dataclass(frozen=True)
@@ -68,6 +71,24 @@ class Upload:
 
     filename: str
     data: bytes
+
+
+@dataclass(frozen=True)
+class Fault:
+    """What :attr:`FakeTelegram.chaos` does to one call.
+
+    ``status`` (429, or a 5xx: Telegram failing) answers that error and leaves the call
+    undone; a 429 carries ``retry_after`` seconds, as Telegram's flood control does. With
+    no ``status`` the call is carried out and its answer held ``delay`` seconds (Telegram
+    under load).
+    """
+
+    status: int | None = None
+    retry_after: int = 1
+    delay: float = 0.0
+
+
+_FAULT_DESCRIPTIONS = {500: "Internal Server Error", 502: "Bad Gateway", 503: "Service Unavailable"}
 
 
 @dataclass
@@ -99,6 +120,9 @@ class FakeTelegram:
     ``unstarted`` names users who never started the bot: every call into their private
     chat (whose id is the user's) answers 403 "Forbidden: bot can't initiate conversation
     with a user", until they write to the bot (a private message pushed from them).
+    ``chaos(call)``, when set, runs for every call but ``getUpdates`` after all the
+    above (a test's fault chooser, e.g. seeded): the :class:`Fault` it returns refuses
+    the call or holds its answer; ``None`` lets it through.
 
     ``getChatMember`` answers ``administrator`` for the users in ``admins``, the status
     ``statuses`` gives a user (``creator``, ``administrator``, ``member``, ``left``,
@@ -123,6 +147,7 @@ class FakeTelegram:
     blocked: set[int] = field(default_factory=set)
     slow: dict[str, float] = field(default_factory=dict)
     unstarted: set[int] = field(default_factory=set)
+    chaos: Callable[[Call], Fault | None] | None = None
 
     def __post_init__(self) -> None:
         self.app = Starlette(
@@ -356,7 +381,13 @@ class FakeTelegram:
         call = Call(method, params, time.monotonic())
         if method != "getUpdates":
             self.calls.append(call)
-        injected = self._take_injection(method) or self._fault(call) or self._throttled(call)
+        fault = self.chaos(call) if self.chaos is not None and method != "getUpdates" else None
+        injected = (
+            self._take_injection(method)
+            or self._fault(call)
+            or self._throttled(call)
+            or _refusal(fault)
+        )
         if injected is not None:
             call.error_code = injected.status_code
             return injected
@@ -375,8 +406,9 @@ class FakeTelegram:
                 status_code=exc.status,
             )
         call.result = result
-        if method in self.slow:  # carried out; the answer comes late
-            await asyncio.sleep(self.slow[method])
+        delay = self.slow.get(method, 0.0) + (fault.delay if fault is not None else 0.0)
+        if delay:  # carried out; the answer comes late
+            await asyncio.sleep(delay)
         return JSONResponse({"ok": True, "result": result})
 
     def _fault(self, call: Call) -> JSONResponse | None:
@@ -508,6 +540,7 @@ class FakeTelegram:
             list(params.get("entities") or []),
             from_bot=True,
             reply_markup=params.get("reply_markup"),
+            reply_to=_reply_target(params),
         )
         self.messages.setdefault(chat_id, {})[stored.message_id] = stored
         return self._message_json(stored)
@@ -587,6 +620,27 @@ class _ApiError(Exception):
         super().__init__(description)
         self.status = status
         self.description = description
+
+
+def _reply_target(params: dict[str, Any]) -> int | None:
+    """The message id a send's ``reply_parameters`` names, if any."""
+    reply = params.get("reply_parameters")
+    if isinstance(reply, str):
+        reply = json.loads(reply)
+    return int(reply["message_id"]) if isinstance(reply, dict) else None
+
+
+def _refusal(fault: Fault | None) -> JSONResponse | None:
+    """The error answer of ``fault``, if it refuses its call."""
+    if fault is None or fault.status is None:
+        return None
+    body: dict[str, Any] = {"ok": False, "error_code": fault.status}
+    if fault.status == 429:
+        body["description"] = f"Too Many Requests: retry after {fault.retry_after}"
+        body["parameters"] = {"retry_after": fault.retry_after}
+    else:
+        body["description"] = _FAULT_DESCRIPTIONS.get(fault.status, "Server Error")
+    return JSONResponse(body, status_code=fault.status)
 
 
 def _raise(status: int, description: str) -> Any:
