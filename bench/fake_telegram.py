@@ -12,6 +12,11 @@ e2e tests (``tests/e2e``) and the streaming benchmark (:mod:`bench.fakes`, with 
 
 :meth:`FakeTelegram.close` answers every pending ``getUpdates`` long poll at once, so a
 server shutting down need not wait out the poll's ``timeout``.
+
+Rich messages (Bot API 10.1+): sendRichMessage, sendRichMessageDraft and editMessageText
+with ``rich_message`` (its ``markdown`` checked by :func:`bench.fake_rich.validate_rich_markdown`),
+the draft's stop button (:meth:`FakeTelegram.press_stop`), and a server without them
+(``rich_supported``). See the "rich messages" section below.
 """
 
 from __future__ import annotations
@@ -33,6 +38,14 @@ from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
+
+from bench.fake_rich import (
+    DRAFT_TTL,
+    SERVER_ERRORS,
+    RichDraft,
+    RichMarkdownError,
+    parse_rich_markdown,
+)
 
 BOT_ID = 777000
 BOT_USERNAME = "class_helper_bot"
@@ -63,6 +76,9 @@ class StoredMessage:
     edits: int = 0
     document: Upload | None = None
     reply_to: int | None = None
+    # a rich message (Bot API 10.1+): ``text`` is its Markdown, this the received form
+    rich_message: dict[str, Any] | None = None
+    message_thread_id: int | None = None
 
 
 @dataclass(frozen=True)
@@ -128,6 +144,15 @@ class FakeTelegram:
     ``statuses`` gives a user (``creator``, ``administrator``, ``member``, ``left``,
     ``kicked``), else ``member``. A document the bot sends is kept in the chat as a
     message whose ``text`` is the caption and ``document`` the upload.
+
+    Rich messages: a rich message the bot sends or edits is kept with its Markdown as
+    ``text`` and the received ``rich_message`` (:meth:`rich_messages`); drafts are in
+    ``rich_drafts`` by (chat, topic, draft_id). ``rich_supported = False`` is a Bot API
+    server before 10.1: sendRichMessage and sendRichMessageDraft answer 404 "Not Found:
+    method not found" (PTB: ``EndPointNotFound``), and editMessageText ignores
+    ``rich_message`` (400 "message text is empty" without ``text``). ``allowed_updates``
+    is the list the last getUpdates or setWebhook gave (``None``: the default set); it
+    filters ``stopped_message_generation`` updates only.
     """
 
     calls: list[Call] = field(default_factory=list)
@@ -148,6 +173,9 @@ class FakeTelegram:
     slow: dict[str, float] = field(default_factory=dict)
     unstarted: set[int] = field(default_factory=set)
     chaos: Callable[[Call], Fault | None] | None = None
+    rich_supported: bool = True
+    rich_drafts: dict[tuple[int, int | None, int], RichDraft] = field(default_factory=dict)
+    allowed_updates: list[str] | None = None
 
     def __post_init__(self) -> None:
         self.app = Starlette(
@@ -317,6 +345,31 @@ class FakeTelegram:
         """The bot's messages in ``chat_id``, oldest first."""
         return [m for m in self.messages.get(chat_id, {}).values() if m.from_bot]
 
+    def rich_messages(self, chat_id: int) -> list[StoredMessage]:
+        """The bot's rich messages in ``chat_id``, oldest first (``text``: the Markdown)."""
+        return [m for m in self.bot_messages(chat_id) if m.rich_message is not None]
+
+    def press_stop(
+        self, chat_id: int, draft_id: int, *, message_thread_id: int | None = None
+    ) -> None:
+        """The user presses the stop button of the draft ``draft_id`` in ``chat_id``:
+        queue a ``stopped_message_generation`` update (Bot API 10.3).
+
+        Raises ``ValueError`` when that draft shows no stop button: never sent, sent
+        without ``can_stop``, expired (:data:`bench.fake_rich.DRAFT_TTL` after its last
+        frame), already stopped, or cleared by a message the bot sent into its chat/topic.
+        """
+        key = (chat_id, message_thread_id, draft_id)
+        draft = self.rich_drafts.get(key)
+        if draft is None or not draft.can_stop or not self._draft_shown(draft):
+            raise ValueError(f"no stop button is shown for draft {key}")
+        draft.stopped = True
+        chat = {"id": chat_id, "type": "private", "first_name": f"U{chat_id}"}
+        body: dict[str, Any] = {"chat": chat, "draft_id": draft_id}
+        if message_thread_id is not None:
+            body["message_thread_id"] = message_thread_id
+        self._push_update({"stopped_message_generation": body})
+
     def calls_of(self, method: str) -> list[Call]:
         """The recorded calls of ``method``."""
         return [c for c in self.calls if c.method == method]
@@ -356,6 +409,11 @@ class FakeTelegram:
             body["entities"] = stored.entities
         if stored.reply_markup:
             body["reply_markup"] = stored.reply_markup
+        if stored.rich_message is not None:  # a rich message has no text (Bot API 10.1)
+            del body["text"]
+            body["rich_message"] = stored.rich_message
+        if stored.message_thread_id is not None:
+            body["message_thread_id"] = stored.message_thread_id
         return body
 
     async def _params(self, request: Request) -> dict[str, Any]:
@@ -505,6 +563,7 @@ class FakeTelegram:
         return True
 
     async def _m_setWebhook(self, params: dict[str, Any]) -> bool:
+        self._remember_allowed_updates(params)
         return True
 
     async def _m_setMyCommands(self, params: dict[str, Any]) -> bool:
@@ -522,7 +581,8 @@ class FakeTelegram:
     async def _m_getUpdates(self, params: dict[str, Any]) -> list[dict[str, Any]]:
         offset = int(params.get("offset") or 0)
         timeout = float(params.get("timeout") or 0)
-        self.updates = [u for u in self.updates if u["update_id"] >= offset]
+        self._remember_allowed_updates(params)
+        self.updates = [u for u in self.updates if u["update_id"] >= offset and self._allows(u)]
         if not self.updates and timeout and not self._closed:
             self._new_update.clear()
             try:
@@ -575,6 +635,10 @@ class FakeTelegram:
         stored = self.messages.get(chat_id, {}).get(int(params["message_id"]))
         if stored is None:
             return _raise(400, "Bad Request: message to edit not found")
+        if "rich_message" in params and self.rich_supported:
+            return self._edit_rich(stored, params)
+        if "text" not in params:  # a server before 10.1 ignores rich_message
+            return _raise(400, SERVER_ERRORS["text_empty"])
         stored.text = str(params["text"])
         stored.entities = list(params.get("entities") or [])
         stored.edits += 1
@@ -614,6 +678,106 @@ class FakeTelegram:
     async def _m_leaveChat(self, params: dict[str, Any]) -> bool:
         return True  # recorded in ``calls``
 
+    # ----- rich messages (Bot API 10.1+; docs/telegram.md "Rich messages") --------------
+    async def _m_sendRichMessage(self, params: dict[str, Any]) -> Any:
+        """A rich message from ``rich_message.markdown``; answers the Message, whose
+        ``rich_message`` holds the parsed blocks and which has no ``text``."""
+        if not self.rich_supported:
+            return _raise(404, SERVER_ERRORS["method_not_found"])
+        if params.get("chat_id") in (None, ""):
+            return _raise(400, SERVER_ERRORS["chat_id_empty"])
+        chat_id = int(params["chat_id"])
+        markdown, rich = _rich_markdown(params, draft=False)
+        thread = params.get("message_thread_id")
+        stored = StoredMessage(
+            next(self._message_ids),
+            chat_id,
+            markdown,
+            [],
+            from_bot=True,
+            reply_markup=params.get("reply_markup"),
+            reply_to=_reply_target(params),
+            rich_message=rich,
+            message_thread_id=int(thread) if thread is not None else None,
+        )
+        self.messages.setdefault(chat_id, {})[stored.message_id] = stored
+        return self._message_json(stored)
+
+    async def _m_sendRichMessageDraft(self, params: dict[str, Any]) -> bool:
+        """A draft frame in a private chat (a positive ``chat_id``); ``can_stop`` and
+        ``keep_on_stop`` are kept with the draft in ``rich_drafts``."""
+        if not self.rich_supported:
+            raise _ApiError(404, SERVER_ERRORS["method_not_found"])
+        chat_id = params.get("chat_id")
+        if not isinstance(chat_id, int) or isinstance(chat_id, bool) or chat_id <= 0:
+            raise _ApiError(400, SERVER_ERRORS["draft_peer"])
+        draft_id = params.get("draft_id")
+        if not isinstance(draft_id, int) or isinstance(draft_id, bool) or draft_id == 0:
+            raise _ApiError(400, SERVER_ERRORS["draft_id"])
+        markdown, _ = _rich_markdown(params, draft=True)
+        thread = params.get("message_thread_id")
+        key = (chat_id, int(thread) if thread is not None else None, draft_id)
+        previous = self.rich_drafts.get(key)
+        self.rich_drafts[key] = RichDraft(
+            chat_id=chat_id,
+            draft_id=draft_id,
+            message_thread_id=key[1],
+            markdown=markdown,
+            can_stop=params.get("can_stop") is True,
+            keep_on_stop=params.get("keep_on_stop") is True,
+            at=time.monotonic(),
+            frames=[*(previous.frames if previous is not None else []), markdown],
+        )
+        return True
+
+    def _edit_rich(self, stored: StoredMessage, params: dict[str, Any]) -> Any:
+        """editMessageText with ``rich_message``: exactly one of text and rich_message;
+        the same Markdown and keyboard again is "message is not modified"."""
+        if "text" in params:
+            return _raise(400, SERVER_ERRORS["text_and_rich"])
+        markdown, rich = _rich_markdown(params, draft=False)
+        markup = params.get("reply_markup", stored.reply_markup)
+        same = stored.rich_message is not None and stored.text == markdown
+        if same and markup == stored.reply_markup:
+            return _raise(400, SERVER_ERRORS["not_modified"])
+        stored.text = markdown
+        stored.entities = []
+        stored.rich_message = rich
+        stored.reply_markup = markup
+        stored.edits += 1
+        return self._message_json(stored)
+
+    def _draft_shown(self, draft: RichDraft) -> bool:
+        """Whether ``draft`` is still shown: not stopped, younger than
+        :data:`~bench.fake_rich.DRAFT_TTL`, and no message of the bot since into its
+        chat and topic (a message clears the draft)."""
+        if draft.stopped or time.monotonic() - draft.at > DRAFT_TTL:
+            return False
+        return not any(
+            call.at >= draft.at
+            and call.error_code is None
+            and call.result is not None
+            and call.method.startswith("send")
+            and not call.method.endswith("Draft")
+            and call.method != "sendChatAction"
+            and str(call.params.get("chat_id")) == str(draft.chat_id)
+            and call.params.get("message_thread_id") == draft.message_thread_id
+            for call in self.calls
+        )
+
+    def _remember_allowed_updates(self, params: dict[str, Any]) -> None:
+        """Keep getUpdates' or setWebhook's ``allowed_updates`` (an empty list: the default)."""
+        if "allowed_updates" in params:
+            allowed = params["allowed_updates"]
+            self.allowed_updates = [str(name) for name in allowed] if allowed else None
+
+    def _allows(self, update: dict[str, Any]) -> bool:
+        """Whether ``update`` may be delivered under ``allowed_updates`` (only
+        ``stopped_message_generation`` is filtered; its being in the default set is assumed)."""
+        if "stopped_message_generation" not in update or self.allowed_updates is None:
+            return True
+        return "stopped_message_generation" in self.allowed_updates
+
 
 class _ApiError(Exception):
     def __init__(self, status: int, description: str) -> None:
@@ -628,6 +792,30 @@ def _reply_target(params: dict[str, Any]) -> int | None:
     if isinstance(reply, str):
         reply = json.loads(reply)
     return int(reply["message_id"]) if isinstance(reply, dict) else None
+
+
+def _rich_markdown(params: dict[str, Any], *, draft: bool) -> tuple[str, dict[str, Any]]:
+    """The Markdown of a call's ``rich_message`` and the ``RichMessage`` JSON it becomes;
+    raises :class:`_ApiError` (400) for what the fake server refuses (bench.fake_rich)."""
+    rich = params.get("rich_message")
+    if isinstance(rich, str):  # a form field that was not a JSON object
+        raise _ApiError(400, SERVER_ERRORS["json"])
+    if not isinstance(rich, dict):
+        raise _ApiError(400, SERVER_ERRORS["missing"])
+    sources = [name for name in ("html", "markdown", "blocks") if rich.get(name) is not None]
+    if len(sources) != 1:
+        raise _ApiError(400, SERVER_ERRORS["one_source"])
+    markdown = rich.get("markdown")
+    if not isinstance(markdown, str):
+        raise _ApiError(400, SERVER_ERRORS["markdown_only"])
+    try:
+        parsed = parse_rich_markdown(markdown, draft=draft)
+    except RichMarkdownError as exc:
+        raise _ApiError(400, exc.description) from None
+    received: dict[str, Any] = {"blocks": parsed.blocks}
+    if rich.get("is_rtl") is True:
+        received["is_rtl"] = True
+    return markdown, received
 
 
 def _refusal(fault: Fault | None) -> JSONResponse | None:
