@@ -33,14 +33,15 @@ lost to one 502. What it does with a call:
   after the call's first failure. ``BadRequest`` (a ``NetworkError`` subclass in PTB),
   ``Forbidden``, ``ChatMigrated`` and the rest are Telegram's final word: never retried.
 - **Never a blind repeat of a send whose outcome is unknown**: a call that creates
-  something in a chat (:func:`may_repeat` is false: ``sendMessage``, ``sendDocument``,
-  ``sendPhoto``, ``copyMessage``, ``forwardMessage``, …) is not made again after an error
-  that leaves open whether Telegram carried it out (:func:`outcome_unknown`: a timeout
-  after the request was written, or a connection that broke after it): a doubled message
-  is worse than a missing one (the reply chain's rule, :mod:`bot.reply.chain`). An error
-  *answer* (5xx), a refused connection, or a timeout before the request was written
-  leave nothing done, and are retried. Edits, ``answerCallbackQuery``,
-  ``sendChatAction``, drafts, deletes and getters change nothing when repeated, so they
+  something in a chat (:func:`may_repeat` is false: ``sendMessage``, ``sendRichMessage``,
+  ``sendDocument``, ``sendPhoto``, ``copyMessage``, ``forwardMessage``, …) is not made
+  again after an error that leaves open whether Telegram carried it out
+  (:func:`outcome_unknown`: a timeout after the request was written, or a connection
+  that broke after it): a doubled message is worse than a missing one (the reply chain's
+  rule, :mod:`bot.reply.chain`). An error *answer* (5xx), a refused connection, or a
+  timeout before the request was written leave nothing done, and are retried. Edits,
+  ``answerCallbackQuery``, ``sendChatAction``, drafts (``sendMessageDraft``,
+  ``sendRichMessageDraft``), deletes and getters change nothing when repeated, so they
   are retried after any network error; when such a repeat is refused with "message is
   not modified" or "query is too old", the earlier attempt did it, and the caller gets
   success (``True``).
@@ -94,8 +95,9 @@ included): a notice or menu later than that is of little use, and the handler wa
 
 _CREATES: Final = ("send", "copy", "forward", "create")
 """Method prefixes of calls that create something new each time they are carried out."""
-_REPEATABLE: Final = frozenset({"sendChatAction", "sendMessageDraft"})
-"""``send*`` methods that create nothing: an action or a draft shown again is the same."""
+_REPEATABLE: Final = frozenset({"sendChatAction", "sendMessageDraft", "sendRichMessageDraft"})
+"""``send*`` methods that create nothing: an action or a draft (plain or rich, Bot API 10.1)
+shown again is the same. ``sendRichMessage`` creates a message: never repeated."""
 _NOT_SENT: Final = (httpx.ConnectError, httpx.WriteError)
 """Transport errors (the cause PTB gives a ``NetworkError``) that leave the request
 unsent or incomplete: Telegram cannot have carried the call out."""
@@ -109,8 +111,8 @@ Callback = Callable[..., Coroutine[Any, Any, Answer]]
 def may_repeat(endpoint: str) -> bool:
     """Whether a call of ``endpoint`` (a Bot API method name) changes nothing when carried
     out twice: everything but the methods that create a message or an object (``send*``,
-    ``copy*``, ``forward*``, ``create*``), ``sendChatAction`` and ``sendMessageDraft``
-    excepted."""
+    ``copy*``, ``forward*``, ``create*``), ``sendChatAction``, ``sendMessageDraft`` and
+    ``sendRichMessageDraft`` excepted (``sendRichMessage`` is never repeated)."""
     return endpoint in _REPEATABLE or not endpoint.startswith(_CREATES)
 
 

@@ -86,13 +86,21 @@ def no_waits() -> Iterator[None]:
 def test_only_calls_that_create_something_are_never_repeated_blindly() -> None:
     """Sends, copies and forwards create a message each time; edits, button answers, chat
     actions, drafts, deletes and getters do not."""
-    for endpoint in ("sendMessage", "sendDocument", "sendPhoto", "copyMessage", "forwardMessage"):
+    for endpoint in (
+        "sendMessage",
+        "sendRichMessage",
+        "sendDocument",
+        "sendPhoto",
+        "copyMessage",
+        "forwardMessage",
+    ):
         assert not may_repeat(endpoint), endpoint
     for endpoint in (
         "editMessageText",
         "answerCallbackQuery",
         "sendChatAction",
         "sendMessageDraft",
+        "sendRichMessageDraft",
         "deleteMessage",
         "getChatMember",
         "setMyCommands",
