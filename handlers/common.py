@@ -39,7 +39,7 @@ def addressed_to_bot(message: Message, text: str) -> bool:
 
     ``text`` is the message text or caption. A reply to the forum-topic creation
     message is not a reply to the bot (every topic message replies to it;
-    telegram.md "PTB architecture notes").
+    docs/telegram.md "PTB architecture notes").
     """
     if message.chat.type == ChatType.PRIVATE:
         return True

@@ -30,7 +30,7 @@ __all__ = ["ALBUMS", "MAX_DOWNLOAD_BYTES", "answer_photo"]
 log = logging.getLogger(__name__)
 
 MAX_DOWNLOAD_BYTES = 20 * 1024 * 1024
-"""Bots download files up to 20 MB with ``getFile`` (telegram.md "Limits")."""
+"""Bots download files up to 20 MB with ``getFile`` (docs/telegram.md "Limits")."""
 
 
 @dataclass(frozen=True)

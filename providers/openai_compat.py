@@ -2,7 +2,7 @@
 
 Platform differences are data (:class:`OpenAIQuirks`; each platform's in
 :mod:`providers.registry`), not subclasses. Wire facts:
-providers.md "OpenAI-compatible family" and "Zhipu details"; openai-python
+docs/providers.md "OpenAI-compatible family" and "Zhipu details"; openai-python
 ``_base_client.py`` (error bodies, ``retry-after-ms``/``retry-after``); Zhipu SDK
 ``api_resource/chat/completions.py`` (temperature clamp, raw base64 images) and
 ``core/_jwt_token.py`` (JWT). Stream decoding lives in :mod:`providers.sse`.

@@ -26,7 +26,7 @@ the quick-start endpoint (``OPENAI_BASE_URL`` with ``OPENAI_MODELS``, named by
 ``OPENAI_NAME``) and ``CUSTOM_PROVIDERS``; both use :data:`STANDARD_QUIRKS` unless their
 host is in :data:`HOST_QUIRKS`.
 
-Quirk facts come from providers.md ("OpenAI-compatible family", "Zhipu details") and the
+Quirk facts come from docs/providers.md ("OpenAI-compatible family", "Zhipu details") and the
 platforms' SDKs; the reason for each departure is written next to it.
 """
 
@@ -96,7 +96,7 @@ BUILTIN_PLATFORMS: tuple[PlatformSpec, ...] = (
     PlatformSpec(
         "zju", "ZJU", "openai", "https://chat.zju.edu.cn/api/ai/v1",
         base_url_env="ZJU_BASE_URL", credential_envs=("ZJU_API_KEY",),
-        # Whether ZJU's gateway accepts stream_options is unknown (providers.md); not
+        # Whether ZJU's gateway accepts stream_options is unknown (docs/providers.md); not
         # sending it is the tolerant choice: the decoder takes usage wherever it arrives.
         quirks=OpenAIQuirks(stream_usage=False),
     ),

@@ -4,7 +4,7 @@
 yielded. Once a chunk went out, an error is re-raised as is: the conversation turn
 owns mid-stream retries because it must tell the user that the text was replaced.
 
-Policy (openai-python ``_base_client.py``, providers.md "Retry policy worth
+Policy (openai-python ``_base_client.py``, docs/providers.md "Retry policy worth
 matching"): retry connection errors, timeouts, a stream broken before any data,
 408/409, 429 rate limits and >= 500; never 400, 401, 403, 404, content blocks, or
 quota/arrears (Zhipu 1113 arrives as 429 but is :class:`QuotaExceededError`).

@@ -2,7 +2,7 @@
 
 The input is the stream's server-sent events (``httpx_sse.ServerSentEvent`` or
 ``(event, data)`` string pairs); the output is the chunk types of
-:mod:`providers.types`. Wire facts (providers.md "Common rules"; openai-python
+:mod:`providers.types`. Wire facts (docs/providers.md "Common rules"; openai-python
 ``_streaming.py``; Zhipu SDK ``core/_sse_client.py``):
 
 - ``data: [DONE]`` ends the stream; a stream that ends with neither ``[DONE]`` nor a

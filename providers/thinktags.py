@@ -2,7 +2,7 @@
 
 Some deployments (DeepSeek-R1 served by vLLM/SGLang without a reasoning parser, the
 USTB deep-search mode) put the model's reasoning inside ``delta.content`` wrapped in
-``<think>`` tags instead of sending ``delta.reasoning_content`` (providers.md "Common
+``<think>`` tags instead of sending ``delta.reasoning_content`` (docs/providers.md "Common
 rules"). :class:`ThinkTagSplitter` turns such content deltas into
 :class:`~providers.types.ReasoningDelta` and :class:`~providers.types.AnswerDelta`,
 even when a tag is split across deltas (``"<thi"`` + ``"nk>"``).

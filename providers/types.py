@@ -19,7 +19,7 @@ class ImagePart:
 
     ``data`` holds the encoded image bytes (JPEG or PNG); ``mime_type`` names the
     encoding. Clients turn it into a data URL (OpenAI style) or raw base64
-    (Zhipu/Z.ai, see providers.md "Vision").
+    (Zhipu/Z.ai, see docs/providers.md "Vision").
     """
 
     data: bytes

@@ -1,6 +1,6 @@
 """Zhipu's legacy JWT authentication for keys shaped ``"id.secret"``.
 
-Source: MetaGLM/zhipuai-sdk-python-v4 ``core/_jwt_token.py`` (providers.md "Zhipu
+Source: MetaGLM/zhipuai-sdk-python-v4 ``core/_jwt_token.py`` (docs/providers.md "Zhipu
 details"): HS256 over ``{"api_key": id, "exp": now_ms + 210000, "timestamp": now_ms}``
 (milliseconds), JOSE header ``{"alg": "HS256", "sign_type": "SIGN"}``, sent as
 ``Authorization: Bearer <token>``; the SDK caches a token for 180 s, so it is always

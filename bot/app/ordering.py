@@ -1,7 +1,7 @@
 """An update processor that keeps each conversation's updates in arrival order.
 
 PTB's ``SimpleUpdateProcessor`` runs updates concurrently with no per-chat order
-(telegram.md, "PTB architecture notes"). This processor runs updates of different
+(docs/telegram.md, "PTB architecture notes"). This processor runs updates of different
 (chat, user) pairs concurrently and updates of one pair one after another, in the
 order PTB hands them over. Updates for which ``ordering_key`` returns ``None``
 (``/stop``, callback queries) skip the queue, so they act on the reply in progress.

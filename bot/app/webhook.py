@@ -2,7 +2,7 @@
 
 Wire facts: Bot API ``setWebhook`` (HTTPS URL; ``secret_token``, 1-256 characters,
 sent back in the ``X-Telegram-Bot-Api-Secret-Token`` header of every request; a non-2xx
-answer makes Telegram deliver the update again later) and telegram.md "PTB
+answer makes Telegram deliver the update again later) and docs/telegram.md "PTB
 architecture notes" (an Application without an Updater; ``Update.de_json`` onto
 ``application.update_queue``; ``post_init`` is not called by PTB when the Application
 is driven by hand, so it is called here).

@@ -7,7 +7,7 @@
   is asked with that channel post as context. The post is remembered (option
   ``post`` of the thread scope ``c:<chat_id>:t:<thread_id>``) the first time a comment
   replying to the post's automatic forward reaches the bot, so deeper replies in the
-  thread get it too (telegram.md, "Channels").
+  thread get it too (docs/telegram.md, "Channels").
 """
 
 from __future__ import annotations

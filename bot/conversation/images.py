@@ -1,13 +1,13 @@
 """Images for vision models: re-encode what users send, and group albums into one turn.
 
 :func:`prepare_image` turns whatever a user sent (JPEG, PNG, WebP, GIF …, up to the
-20 MB ``getFile`` limit, telegram.md "Limits") into a JPEG whose longer side is at
+20 MB ``getFile`` limit, docs/telegram.md "Limits") into a JPEG whose longer side is at
 most 1568 px: the size past which Anthropic's vision guide says models gain nothing
 and OpenAI's "high" detail tiles the image down anyway, so a larger upload only costs
 bandwidth and tokens.
 
 :class:`AlbumCollector` groups an album: Telegram sends each photo of an album as its
-own update with the same ``media_group_id`` (telegram.md "PTB architecture notes").
+own update with the same ``media_group_id`` (docs/telegram.md "PTB architecture notes").
 """
 
 from __future__ import annotations

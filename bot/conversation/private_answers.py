@@ -1,7 +1,7 @@
 """Answers in private: a group setting that sends each answer to its asker's private chat.
 
 A group shares Telegram's 20 messages a minute among all of the bot's replies there
-(telegram.md "Limits"), so a class of 200 asking at once cannot be answered in the group
+(docs/telegram.md "Limits"), so a class of 200 asking at once cannot be answered in the group
 in real time. With the setting on (the ``private_answers`` setting, ``"1"``, of the
 chat's scope ``c:<chat_id>``, next to :mod:`bot.conversation.chat_settings`), a question
 addressed to the bot in the group is answered in the asker's private chat, where drafts

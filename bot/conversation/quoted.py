@@ -23,7 +23,7 @@ What is left out:
   address it, so most such replies point at nothing in particular. A manual quote says
   which part the question is about, so that part is shown (from "your earlier answer");
 - the forum-topic creation message: every message of a topic without a reply of its
-  own replies to it (telegram.md "PTB architecture notes");
+  own replies to it (docs/telegram.md "PTB architecture notes");
 - the text of a channel post's automatic forward when the question is asked with that
   post as context already (``post_shown``, :func:`bot.conversation.groups.thread_context`
   gives it as a system message): it is not doubled. Its photo is still attached.

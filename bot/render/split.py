@@ -2,7 +2,7 @@
 
 Telegram accepts at most 4096 UTF-16 code units of text per message and shows at
 most ~100 entities (the rest are silently dropped); see
-https://core.telegram.org/bots/api#sendmessage and /work/shared/docs/telegram.md.
+https://core.telegram.org/bots/api#sendmessage and docs/telegram.md.
 """
 
 from __future__ import annotations

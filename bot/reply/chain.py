@@ -2,12 +2,12 @@
 
 A reply is a chain of messages. The newest one is "live" and is edited as the
 answer grows; once the rendered text outgrows it (4096 UTF-16 units or 100
-entities, telegram.md "Limits"), it is frozen at a paragraph/line boundary and never
+entities, docs/telegram.md "Limits"), it is frozen at a paragraph/line boundary and never
 edited again, and the rest continues in a new message. Frames are sent as text +
 entities with no parse mode.
 
 Each :meth:`MessageChain.step` makes at most one Bot API call, so the send scheduler
-can count every call. Telegram errors (telegram.md "Errors PTB gives you"): "message
+can count every call. Telegram errors (docs/telegram.md "Errors PTB gives you"): "message
 is not modified" is ignored; "message to edit not found" (the user deleted it) continues in a fresh
 message; "can't parse entities" falls back to plain text for that frame;
 ``RetryAfter``, network errors and ``Forbidden`` are raised to the caller, which

@@ -4,7 +4,7 @@ It parses the multipart form in order (refusing with 400 a part that carries mor
 ``Content-Disposition: form-data; name="…"``, which the web page never sends), records
 it, checks the session cookie, and
 streams the answer as ``{e, m, d}`` envelope events, ending by closing the
-connection (no ``[DONE]``), as providers.md describes. A request without the
+connection (no ``[DONE]``), as docs/providers.md describes. A request without the
 expected cookie gets a ``302`` to the SSO login page; ``set_cookie`` makes the next
 answer refresh the session with ``Set-Cookie``.
 """
