@@ -11,6 +11,10 @@
   and leaves it (``leave``, once: again only if it is added back).
   When ``ALLOWED_CHAT_IDS`` is empty, every group is served and ``ALLOWED_USER_IDS``
   (with the operators) decides who may ask there; anyone else is ignored silently.
+- A user outside ``ALLOWED_USER_IDS`` who asked in a group the bot serves and got a
+  deep link to their answer in private (``/start q_<token>``, see
+  :mod:`handlers.private_answers`) is let through with that one message: the link
+  answers only the question kept for its own asker, and says nothing else to anyone.
 - A listed group that becomes a supergroup (Telegram posts ``migrate_to_chat_id`` in the
   old chat and ``migrate_from_chat_id`` in the new one, Bot API ``Message``) is served
   under its new id until the bot restarts; a WARNING names the id to add.
@@ -29,6 +33,7 @@ from telegram import Chat, Message, Update
 from telegram.constants import ChatType
 from telegram.error import TelegramError
 
+from bot.conversation.private_answers import token_of
 from bot.settings import Settings
 from bot.texts import t
 from handlers.common import lang_of
@@ -96,11 +101,22 @@ async def admitted(update: Update, context: BotContext) -> bool:
         group=group,
         carried_over=chat is not None and _carried_over(context, chat.id),
     )
+    if outcome is Verdict.STRANGER and _opens_private_answer(update):
+        return True
     if outcome is Verdict.STRANGER:
         await _tell_stranger(update)
     elif outcome is Verdict.UNLISTED_CHAT and chat is not None:
         await _unlisted_chat(update, context, chat)
     return outcome is Verdict.ALLOWED
+
+
+def _opens_private_answer(update: Update) -> bool:
+    """A private ``/start q_<token>``: the deep link to an answer kept for its asker."""
+    message = update.message
+    if message is None or message.chat.type != ChatType.PRIVATE or not message.text:
+        return False
+    command, _, payload = message.text.partition(" ")
+    return command == "/start" and token_of(payload.strip()) is not None
 
 
 def _chat_data(context: BotContext, chat_id: int) -> dict[Any, Any] | None:

@@ -242,3 +242,32 @@ async def test_a_kept_photo_question_is_answered_with_its_photo(
     content = request["messages"][-1]["content"]
     assert [p["text"] for p in content if p["type"] == "text"] == ["which colour?"]
     assert [p["type"] for p in content].count("image_url") == 1
+
+
+async def test_a_listed_class_outside_the_user_list_gets_its_private_answers(
+    world: World, bot: BotRunner
+) -> None:
+    """With the group in ALLOWED_CHAT_IDS and the student outside ALLOWED_USER_IDS, the
+    student's Start on their own deep link is answered in private (the link is theirs);
+    a stranger's link-shaped /start is told it is gone, never greeted nor answered, and a
+    stranger's plain /start still gets the refusal with their id."""
+    world.telegram.unstarted.add(STUDENT)
+    world.openai.script.append(Answer(ANSWER))
+    async with bot(allowed_chat_ids=[GROUP], allowed_user_ids=[ADMIN]):
+        await switch_on(world)
+        ask(world, STUDENT)
+        await settle(lambda: replied(world, GROUP, t("private_start_needed", "en")))
+        payload = start_link_of(world.telegram.bot_messages(GROUP)[-1]).partition("start=")[2]
+
+        world.telegram.push_text(chat_id=STUDENT, user_id=STUDENT, text=f"/start {payload}")
+        await settle(lambda: replied(world, STUDENT, SHOWN))
+
+        world.telegram.push_text(chat_id=STRANGER, user_id=STRANGER, text="/start q_" + "A" * 22)
+        await settle(lambda: replied(world, STRANGER, t("private_link_gone", "en")))
+        world.telegram.push_text(chat_id=STRANGER, user_id=STRANGER, text="/start")
+        refusal = t("not_allowed", "en", user_id=STRANGER)
+        await settle(lambda: replied(world, STRANGER, refusal))
+        await asyncio.sleep(0.3)
+    assert len(world.openai.requests) == 1
+    seen = [m.text for m in world.telegram.bot_messages(STRANGER)]
+    assert seen == [t("private_link_gone", "en"), refusal]
