@@ -15,8 +15,8 @@ spoilers and half-typed links):
 - an open formula (``$…`` or ``$$…``) is closed when the parser then reads it as a
   formula; one that would not be (``$5`` is taken for a price) is left to the sanitiser,
   which shows it as text; a ``$``/``$$`` with nothing after it yet is dropped;
-- a half-typed tag (``<det``), an unclosed HTML comment or a lone backslash at the end
-  is dropped.
+- a half-typed tag (``<det``), an unclosed HTML comment, a lone backslash or a last
+  line holding only quote markers (``>``) is dropped.
 
 Formulas are hidden from the classic closer (their characters swapped for private-use
 ones and back), so ``$a_1 * b$`` is never taken for emphasis. What the sanitiser closes
@@ -36,6 +36,7 @@ __all__ = ["close_rich_markdown"]
 _PROTECTED = frozenset({"Code", "InlineMath", "DisplayMath", "InlineHtml", "Html"})
 _BLANK_LINE_RE = re.compile(r"\n[ \t>]*\n")
 _ROW_START_RE = re.compile(r"[ \t>]*\|")
+_QUOTE_MARKERS_RE = re.compile(r"[ \t]*>[ \t>]*")
 _PARTIAL_TAG_RE = re.compile(r"<(?:/?[A-Za-z][A-Za-z0-9-]*|/|!-{0,2})\Z")
 _PUA_FIRST, _PUA_LAST = 0xE000, 0xF8FF
 
@@ -51,6 +52,9 @@ def close_rich_markdown(markdown: str) -> str:
         return close_open_markdown(text)
     changed = False
     trimmed = _drop_partial_html(_drop_partial_rows(text), events)
+    last_line = trimmed.rfind("\n") + 1
+    if last_line and _QUOTE_MARKERS_RE.fullmatch(trimmed, last_line):
+        trimmed = trimmed[: last_line - 1]  # a quote's ">" typed, nothing after it yet
     if trimmed.endswith("\\") and is_escaped(trimmed.encode() + b"*", len(trimmed.encode())):
         trimmed = trimmed[:-1]  # an escape being typed: it would escape a closer
     if trimmed != text:

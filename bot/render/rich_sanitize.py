@@ -10,8 +10,9 @@ so what a model writes is rewritten in place (its source ranges come from
   whose closing ``$`` is followed by a digit ("$5-$10") is taken for prices and escaped
   too (pandoc's rule for ``tex_math_dollars``, https://pandoc.org/MANUAL.html#math), as
   is an empty one or one holding a backtick, ``](`` or an HTML tag (the ``$`` pair then
-  spans a code span, a link or a tag, not a formula). A ``$$`` block on lines of its own
-  ends its line.
+  spans a code span, a link or a tag, not a formula). A ``$$`` formula over several
+  lines must start its first line and end its last (a block formula's delimiters
+  stand first and last on their lines); one starting mid-line is shown as text.
 - ``\\(…\\)`` and ``\\[…\\]`` are not rich Markdown and show as literal text (seen live:
   https://github.com/openclaw/openclaw/pull/97197), so they become ``$…$`` and ``$$…$$``
   (as https://github.com/kobaltgit/tg-rich-converter does).
@@ -35,8 +36,10 @@ so what a model writes is rewritten in place (its source ranges come from
   the Bot API documents (at the top level, ``<details>`` first on its line with at most
   a ``<summary>…</summary>`` after it, ``</details>`` alone on its line; an unmatched
   ``</details>`` is escaped, an unclosed ``<details>`` closed at the end of the text).
-  ``<br>`` becomes a line break (a space inside a table cell or an HTML block), HTML
-  comments are removed. Every other tag (``<think>``, ``<div>``, ``<script>``,
+  ``<br>`` becomes a space: a line break there could start a block (a list, a fence)
+  the model did not write, and a single newline is a soft break in rich Markdown anyway
+  (lines of a paragraph run together in the Bot API's examples). HTML comments are
+  removed. Every other tag (``<think>``, ``<div>``, ``<script>``,
   ``<tg-…>``, ``<a>``, ``<img>``) is shown as text: its ``<`` becomes ``&lt;``, so the
   tag and its content stay readable and nothing is hidden. What Telegram does with an
   unsupported tag in Markdown is not documented; text is the one safe reading.
@@ -96,7 +99,7 @@ _TELEGRAM_ENTITIES = frozenset(
 )  # fmt: skip
 """Named HTML entities Telegram's rich HTML style supports (Bot API rich messages)."""
 
-_MAX_PASSES = 4
+_MAX_PASSES = 8  # each pass may turn one more "$" pair into text
 _INLINE_CONTAINERS = frozenset(
     {"Emphasis", "Strong", "Strikethrough", "Link", "Image", "Superscript", "Subscript"}
 )
@@ -109,7 +112,7 @@ _INLINE_LEAVES = frozenset(
 _TAG_RE = re.compile(rb"<(/?)([A-Za-z][A-Za-z0-9-]*)((?:\s[^<>]*)?)/?>\Z", re.S)
 _HTML_TOKEN_RE = re.compile(
     rb"<!--.*?-->|<(/?)([A-Za-z][A-Za-z0-9-]*)(\s[^<>]*|/)?>"
-    rb"|&(#[0-9]{1,7}|#[xX][0-9a-fA-F]{1,6}|[A-Za-z][A-Za-z0-9]{0,31});|[<>&$]",
+    rb"|&(#[0-9]{1,7}|#[xX][0-9a-fA-F]{1,6}|[A-Za-z][A-Za-z0-9]{0,31});|\]\(|[<>&$]",
     re.S,
 )
 _ENTITY_RE = re.compile(rb"&(#[0-9]{1,7}|#[xX][0-9a-fA-F]{1,6}|[A-Za-z][A-Za-z0-9]{0,31});")
@@ -119,8 +122,12 @@ _OPEN_ATTR_RE = re.compile(rb"(?:^|\s)open(?:\s|=|$)", re.I)
 _LATEX_RE = re.compile(rb"\\\((.+?)\\\)|\\\[(.+?)\\\]", re.S)
 _BLANK_LINE_RE = re.compile(rb"\n[ \t]*\n")
 _NOT_MATH_RE = re.compile(rb"[\d\s,.;]*")  # "\[1\]", "\[1, 2\]": citations, not formulas
+# In a \(…\) or \[…\] body: a "$", a blank line, a code span, a link, another delimiter
+# or a tag mean the pair is not one formula.
+_NOT_LATEX_RE = re.compile(rb"\$|\n[ \t]*\n|`|\]\(|\\[\[(]|</?[A-Za-z]|&[A-Za-z]+;")
 _EMAIL_RE = re.compile(r"[A-Za-z0-9._%+-]+@[A-Za-z0-9-]+(?:\.[A-Za-z0-9-]+)*\.[A-Za-z]{2,}")
 _TEL_RE = re.compile(r"\+?[0-9][0-9 ()\-.]{2,30}")
+_ESCAPES = {"\\": "&#92;", "<": "&lt;"}
 _ESCAPE_RE = re.compile(r"[\\`*_\[\]<>$|~=&!#]")
 _LINE_START_MARK_RE = re.compile(r"(?m)^([ \t]*)(?=[-+]|\d{1,9}[.)])(\d{0,9})")
 _BACKTICKS_RE = re.compile(r"`+")
@@ -157,8 +164,9 @@ def escape_rich_text(text: str) -> str:
     """``text`` as rich Markdown that shows it literally: Markdown's special characters
     (and ``$ = | ~ & !``, which rich Markdown gives meaning to) backslash-escaped, as are
     line-leading list markers (CommonMark allows escaping any ASCII punctuation,
-    https://spec.commonmark.org/0.31.2/#backslash-escapes)."""
-    escaped = _ESCAPE_RE.sub(r"\\\g<0>", text)
+    https://spec.commonmark.org/0.31.2/#backslash-escapes); a backslash becomes ``&#92;``
+    (so ``\\(`` never reads as a formula's delimiter) and ``<`` becomes ``&lt;``."""
+    escaped = _ESCAPE_RE.sub(lambda m: _ESCAPES.get(m[0], "\\" + m[0]), text)
     return _LINE_START_MARK_RE.sub(_escape_marker, escaped)
 
 
@@ -254,7 +262,7 @@ def _convert_latex_delimiters(source: bytes) -> bytes:
             continue
         inline = match[1] is not None
         body = (match[1] if inline else match[2]).strip()
-        if not body or b"$" in body or _BLANK_LINE_RE.search(body) or _NOT_MATH_RE.fullmatch(body):
+        if not body or _NOT_MATH_RE.fullmatch(body) or _NOT_LATEX_RE.search(body):
             continue
         out.append(source[cursor:start])
         out.append(b"$" + body + b"$" if inline else b"$$" + body + b"$$")
@@ -411,9 +419,12 @@ class _Pass:
             if prices or _not_a_formula(formula):
                 self.insert(ev.start, b"\\")  # the rest is parsed again in the next pass
                 self.structural = True
+            elif ev.kind == "DisplayMath" and b"\n" in formula and not self._line_start(ev.start):
+                self.insert(ev.start, b"\\")  # a block formula not starting its line
+                self.structural = True
             elif (
                 ev.kind == "DisplayMath"
-                and formula[2:3] == b"\n"
+                and b"\n" in formula
                 and self.source[ev.end : ev.end + 1] not in (b"", b"\n")
             ):
                 self.insert(ev.end, b"\n")  # a "$$" block ends its line
@@ -585,8 +596,7 @@ class _Pass:
         match = _TAG_RE.match(raw)
         name = match[2].decode().lower() if match else ""
         if name == "br":
-            in_cell = any(f.ev.name == "TableCell" for f in self.stack)
-            self.edit(ev.start, ev.end, b" " if in_cell else b"\n", structural=True)
+            self.edit(ev.start, ev.end, b" ", structural=True)
         elif match is not None and name in ALLOWED_INLINE_TAGS and self.stack:
             self.stack[-1].tags.append(_Tag(name, match[1] == b"/", ev.start, ev.end, False))
         else:
@@ -606,7 +616,10 @@ class _Pass:
                     character = html.unescape(raw.decode())
                     self.edit(start, end, html.escape(character, quote=False).encode())
             else:
-                replacement = {b"<": b"&lt;", b">": b"&gt;", b"&": b"&amp;", b"$": b"&#36;"}
+                replacement = {
+                    b"<": b"&lt;", b">": b"&gt;", b"&": b"&amp;", b"$": b"&#36;",
+                    b"](": b"]&#40;",  # a parser reading Markdown in the block sees no link
+                }  # fmt: skip
                 self.edit(start, end, replacement[raw], structural=raw == b"<")
 
     def _html_tag(self, token: re.Match[bytes], frame: _Frame | None, line: Ev) -> None:

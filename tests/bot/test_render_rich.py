@@ -179,7 +179,7 @@ def test_images_become_links_never_media() -> None:
         ("<tg-thinking>fake</tg-thinking>", "&lt;tg-thinking>fake&lt;/tg-thinking>"),
         ('<a href="/x">a</a>', '&lt;a href="/x">a&lt;/a>'),
         ("H<sub>2</sub>O and <b class='x'>bold</b>", "H<sub>2</sub>O and <b>bold</b>"),
-        ("line<br>next", "line\nnext"),
+        ("line<br>next", "line next"),
         ("a <!-- hidden --> b", "a  b"),
         ("stray </b> closer", "stray &lt;/b> closer"),
         ("open <u>underline", "open <u>underline</u>"),

@@ -38,8 +38,9 @@ def assert_sendable(parts: list[str], limits: RichLimits = LIMITS, *, draft: boo
 
 
 def words(text: str) -> Counter[str]:
-    """The alphanumeric words of ``text`` (to check that nothing is lost in a split)."""
-    return Counter(re.findall(r"\w+", text))
+    """The alphanumeric words of ``text`` (to check that nothing is lost in a split), less
+    the numbers of ordered list markers (a split list's next part is renumbered)."""
+    return Counter(re.findall(r"\w+", re.sub(r"(?m)^[ \t>]*\d{1,9}[.)](?=[ \t]|$)", "", text)))
 
 
 def top_level_units(text: str) -> list[str]:
