@@ -42,6 +42,8 @@ from telegram import (
     ReplyParameters,
     Update,
 )
+from telegram._utils.defaultvalue import DEFAULT_NONE
+from telegram._utils.types import ODVInput
 from telegram.error import BadRequest, EndPointNotFound, TelegramError
 
 __all__ = [
@@ -83,6 +85,11 @@ class StoppedGeneration:
     message_thread_id: int | None = None
 
 
+def _timeout(seconds: float | None) -> ODVInput[float]:
+    """A PTB ``read_timeout``/``write_timeout`` of ``seconds`` (None: PTB's default, 5 s)."""
+    return DEFAULT_NONE if seconds is None else seconds
+
+
 def _rich_message(markdown: str, skip_entity_detection: bool) -> dict[str, Any]:
     """The ``InputRichMessage`` JSON object for ``markdown``."""
     rich: dict[str, Any] = {"markdown": markdown}
@@ -100,11 +107,14 @@ async def send_rich_message(
     reply_parameters: ReplyParameters | None = None,
     reply_markup: ReplyMarkup | None = None,
     skip_entity_detection: bool = False,
+    request_timeout: float | None = None,
 ) -> Message:
     """Send ``markdown`` (Telegram's rich Markdown style) as a rich message (``sendRichMessage``).
 
     ``skip_entity_detection`` turns off Telegram's linking of bare URLs, e-mails,
-    @mentions, #hashtags, $cashtags, /commands and phone numbers. Returns the sent
+    @mentions, #hashtags, $cashtags, /commands and phone numbers; ``request_timeout`` is the
+    seconds the request may take to be written and answered (each helper takes it; None:
+    PTB's defaults). Returns the sent
     message; its ``text`` is ``None`` and the parsed blocks are in
     ``message.api_kwargs["rich_message"]``.
 
@@ -121,7 +131,13 @@ async def send_rich_message(
         "reply_parameters": reply_parameters,
         "reply_markup": reply_markup,
     }
-    result = await bot.do_api_request("sendRichMessage", api_kwargs=api_kwargs, return_type=Message)
+    result = await bot.do_api_request(
+        "sendRichMessage",
+        api_kwargs=api_kwargs,
+        return_type=Message,
+        read_timeout=_timeout(request_timeout),
+        write_timeout=_timeout(request_timeout),
+    )
     if not isinstance(result, Message):
         raise TelegramError(f"sendRichMessage answered {type(result).__name__}, not a Message")
     return result
@@ -137,6 +153,7 @@ async def send_rich_message_draft(
     can_stop: bool = False,
     keep_on_stop: bool = False,
     skip_entity_detection: bool = False,
+    request_timeout: float | None = None,
 ) -> bool:
     """Show ``markdown`` as the draft ``draft_id`` in the private chat ``chat_id``
     (``sendRichMessageDraft``); returns ``True``.
@@ -159,7 +176,12 @@ async def send_rich_message_draft(
         "can_stop": can_stop or None,
         "keep_on_stop": keep_on_stop or None,
     }
-    result = await bot.do_api_request("sendRichMessageDraft", api_kwargs=api_kwargs)
+    result = await bot.do_api_request(
+        "sendRichMessageDraft",
+        api_kwargs=api_kwargs,
+        read_timeout=_timeout(request_timeout),
+        write_timeout=_timeout(request_timeout),
+    )
     return bool(result)
 
 
@@ -171,6 +193,7 @@ async def edit_message_rich_text(
     *,
     reply_markup: InlineKeyboardMarkup | None = None,
     skip_entity_detection: bool = False,
+    request_timeout: float | None = None,
 ) -> Message | bool:
     """Replace the text of the bot's message ``message_id`` with the rich ``markdown``
     (``editMessageText`` with ``rich_message``); a plain-text message becomes rich.
@@ -189,7 +212,13 @@ async def edit_message_rich_text(
         "rich_message": _rich_message(markdown, skip_entity_detection),
     }
     return await bot.edit_message_text(
-        "", chat_id=chat_id, message_id=message_id, reply_markup=reply_markup, api_kwargs=api_kwargs
+        "",
+        chat_id=chat_id,
+        message_id=message_id,
+        reply_markup=reply_markup,
+        api_kwargs=api_kwargs,
+        read_timeout=_timeout(request_timeout),
+        write_timeout=_timeout(request_timeout),
     )
 
 
