@@ -396,6 +396,27 @@ _TEXTS: dict[str, dict[Lang, str]] = {
     "settings_reasoning_show": {"en": "Reasoning: shown", "zh": "思考过程：显示"},
     "settings_reasoning_hide": {"en": "Reasoning: hidden", "zh": "思考过程：隐藏"},
     "settings_saved": {"en": "Saved.", "zh": "已保存。"},
+    # the answer format (bot/conversation/formats.py): a /settings choice, a group's default
+    "settings_format_classic": {
+        "en": "Classic — works everywhere",
+        "zh": "经典——在所有 Telegram 应用中都能显示",
+    },
+    "settings_format_rich": {
+        "en": "Rich — tables and formulas; needs Telegram for Android, iOS or Desktop",
+        "zh": "富文本——表格和公式；需要 Android、iOS 或桌面版 Telegram",
+    },
+    "format_classic": {"en": "Classic", "zh": "经典"},
+    "format_rich": {"en": "Rich", "zh": "富文本"},
+    "rich_hint": {
+        "en": "💡 This answer has a table or a formula: choose Rich in /settings to see them "
+        "laid out (Telegram for Android, iOS or Desktop).",
+        "zh": "💡 这条回答含有表格或公式：在 /settings 中选择“富文本”即可正常显示"
+        "（需要 Android、iOS 或桌面版 Telegram）。",
+    },
+    "chat_format_button": {
+        "en": "📝 Default format: {format}",
+        "zh": "📝 默认格式：{format}",
+    },
     "image_too_large": {
         "en": "That file is too large for me to read (limit 20 MB).",
         "zh": "文件太大，我无法读取（上限 20 MB）。",
@@ -516,13 +537,15 @@ _TEXTS: dict[str, dict[Lang, str]] = {
         "• Models members may choose: {models}\n"
         "• Default model: {default}\n"
         "• Trigger words (/triggers): {triggers}\n"
-        "• Comments under channel posts: {comments}",
+        "• Comments under channel posts: {comments}\n"
+        "• Answer format, for members who chose none: {format}",
         "zh": "本群设置（仅管理员）：\n"
         "• 提示词（/system）：{prompt}\n"
         "• 成员可选的模型：{models}\n"
         "• 默认模型：{default}\n"
         "• 触发关键词（/triggers）：{triggers}\n"
-        "• 频道帖子下的评论：{comments}",
+        "• 频道帖子下的评论：{comments}\n"
+        "• 回答格式（成员未自选时）：{format}",
     },
     "chat_models_all": {"en": "all enabled models", "zh": "所有已启用的模型"},
     "chat_default_bot": {"en": "the bot's default ({model})", "zh": "机器人的默认模型（{model}）"},

@@ -32,9 +32,10 @@ from typing import Any
 from telegram import CallbackQuery, InlineKeyboardMarkup, Message, Update
 from telegram.error import BadRequest, TelegramError
 
+from bot.conversation.formats import FORMAT, ReplyFormat
 from bot.conversation.scope import user_scope
 from bot.texts import t
-from handlers.commands import model_key_of, model_menu_keyboard, settings_keyboard
+from handlers.commands import model_key_of, model_menu_keyboard, personal_settings_keyboard
 from handlers.common import lang_of, scope_for
 from handlers.context import BotContext
 
@@ -44,7 +45,7 @@ log = logging.getLogger(__name__)
 
 _Callback = Callable[[Update, BotContext], Coroutine[Any, Any, None]]
 
-_SETTINGS = {"reasoning": ("show", "hide")}
+_SETTINGS = {"reasoning": ("show", "hide"), FORMAT: tuple(f.value for f in ReplyFormat)}
 """The /settings toggles the bot knows: name → its values."""
 
 _STALE_EDIT = ("message is not modified", "message to edit not found", "can't be edited")
@@ -147,7 +148,8 @@ async def choose_model(update: Update, context: BotContext) -> None:
 
 @_answered_on_error
 async def change_setting(update: Update, context: BotContext) -> None:
-    """Apply a /settings toggle for its owner, unless its menu is too old to read; a toggle
+    """Apply a /settings toggle for its owner (the reasoning shown or hidden; the answer
+    format, :mod:`bot.conversation.formats`), unless its menu is too old to read; a toggle
     the bot does not know is answered "this button no longer works"."""
     query, user = update.callback_query, update.effective_user
     if query is None or user is None:
@@ -166,9 +168,7 @@ async def change_setting(update: Update, context: BotContext) -> None:
     name, value = parsed[1]
     await context.services.store.set_setting(user_scope(user.id), name, value)
     await query.answer(t("settings_saved", lang))
-    await _edit_menu(
-        query, settings_keyboard(owner=user.id, show_reasoning=value != "hide", lang=lang)
-    )
+    await _edit_menu(query, await personal_settings_keyboard(context, owner=user.id, lang=lang))
 
 
 async def answer_unknown_button(update: Update, context: BotContext) -> None:

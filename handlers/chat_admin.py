@@ -10,8 +10,9 @@
   clear`` removes them all. A group message containing one is answered without a
   mention (:func:`answer_if_triggered`).
 - ``/settings`` in a group shows its admins the chat's menu (prompt, allowed models,
-  default model, trigger words, the comment switch); anyone else, and everyone in a
-  private chat, gets their own display options (:func:`handlers.commands.show_settings`).
+  default model, trigger words, the comment switch, the answer format of members who
+  chose none: :mod:`bot.conversation.formats`); anyone else, and everyone in a private
+  chat, gets their own display options (:func:`handlers.commands.show_settings`).
 - ``/model`` in a group gives its admins a button to the chat's model menu
   (``cm|…`` presses, :func:`change_chat_models`): allow or forbid each model, pick the
   chat's default (:mod:`bot.conversation.chat_settings`).
@@ -48,6 +49,7 @@ from bot.conversation.chat_settings import (
     split_words,
     triggered_by,
 )
+from bot.conversation.formats import FORMAT, Formats, ReplyFormat
 from bot.conversation.scope import thread_of
 from bot.texts import Lang, t
 from handlers.admins import is_chat_admin, sent_by_admin
@@ -55,10 +57,10 @@ from handlers.callbacks import _answered_on_error, _edit_menu, _owner_and_rest
 from handlers.commands import (
     model_key_of,
     model_menu_keyboard,
-    settings_keyboard,
+    personal_settings_keyboard,
     show_settings,
 )
-from handlers.common import lang_of, scope_for, shows_reasoning
+from handlers.common import lang_of, scope_for
 from handlers.context import BotContext
 from handlers.messages import answer_message
 from providers.catalogue import ModelInfo
@@ -204,12 +206,17 @@ async def edit_triggers(update: Update, context: BotContext) -> None:
 
 
 def chat_menu_text(
-    settings: ChatSettings, *, enabled: list[ModelInfo], default: ModelInfo, lang: Lang
+    settings: ChatSettings,
+    *,
+    enabled: list[ModelInfo],
+    default: ModelInfo,
+    lang: Lang,
+    reply_format: ReplyFormat = ReplyFormat.CLASSIC,
 ) -> str:
     """The /settings chat menu's text: each setting of ``settings`` and its value.
 
     ``enabled`` are the enabled models (names of the allowed ones are shown), ``default``
-    the bot's default model.
+    the bot's default model, ``reply_format`` the chat's default answer format.
     """
     names = {m.key: m.display_name for m in enabled}
     prompt = settings.prompt or t("chat_none", lang)
@@ -226,11 +233,15 @@ def chat_menu_text(
         default=chat_default or t("chat_default_bot", lang, model=default.display_name),
         triggers=_words(settings.triggers, lang),
         comments=t("chat_comments_all" if settings.answer_comments else "chat_comments_some", lang),
+        format=t(f"format_{reply_format.value}", lang),
     )
 
 
-def _chat_menu_keyboard(settings: ChatSettings, *, owner: int, lang: Lang) -> InlineKeyboardMarkup:
+def _chat_menu_keyboard(
+    settings: ChatSettings, *, owner: int, lang: Lang, reply_format: ReplyFormat
+) -> InlineKeyboardMarkup:
     on = settings.answer_comments
+    other = ReplyFormat.CLASSIC if reply_format is ReplyFormat.RICH else ReplyFormat.RICH
     rows = [
         [
             InlineKeyboardButton(
@@ -239,6 +250,12 @@ def _chat_menu_keyboard(settings: ChatSettings, *, owner: int, lang: Lang) -> In
             )
         ],
         [InlineKeyboardButton(t("chat_models_open", lang), callback_data=f"cm|{owner}|open")],
+        [
+            InlineKeyboardButton(
+                t("chat_format_button", lang, format=t(f"format_{reply_format.value}", lang)),
+                callback_data=f"cs|{owner}|{FORMAT}|{other.value}",
+            )
+        ],
     ]
     if settings.triggers:
         rows.append(
@@ -262,14 +279,17 @@ async def _chat_menu(
     context: BotContext, chat_id: int, *, owner: int, lang: Lang
 ) -> tuple[str, InlineKeyboardMarkup]:
     settings = await load_chat_settings(context.services.store, chat_id)
+    reply_format = await Formats(context.services.store).chat_format(chat_id)
     conversations = context.services.conversations
     text = chat_menu_text(
         settings,
         enabled=conversations.enabled_models(),
         default=conversations.default_model,
         lang=lang,
+        reply_format=reply_format,
     )
-    return text, _chat_menu_keyboard(settings, owner=owner, lang=lang)
+    keyboard = _chat_menu_keyboard(settings, owner=owner, lang=lang, reply_format=reply_format)
+    return text, keyboard
 
 
 async def show_settings_menu(update: Update, context: BotContext) -> None:
@@ -316,7 +336,8 @@ async def _checked_press(
 @_answered_on_error
 async def change_chat_setting(update: Update, context: BotContext) -> None:
     """A press in the /settings chat menu (``cs|<owner>|<name>|<value>``): the comment
-    switch, clearing the trigger words (admins only), or the presser's own options."""
+    switch, clearing the trigger words, the default answer format (``format|classic``,
+    ``format|rich``; admins only), or the presser's own options."""
     lang = lang_of(update)
     query, user = update.callback_query, update.effective_user
     if query is None or user is None:
@@ -330,15 +351,16 @@ async def change_chat_setting(update: Update, context: BotContext) -> None:
     store = context.services.store
     if personal:
         await query.answer()
-        keyboard = settings_keyboard(
-            owner=user.id, show_reasoning=await shows_reasoning(context, user.id), lang=lang
-        )
+        keyboard = await personal_settings_keyboard(context, owner=user.id, lang=lang)
         await _edit_menu(query, keyboard, t("settings_title", lang))
         return
+    formats = {f.value for f in ReplyFormat}
     if name == "comments" and value in ("on", "off"):
         await set_answer_comments(store, chat.id, value == "on")
     elif name == "triggers" and value == CLEAR:
         await set_triggers(store, chat.id, [])
+    elif name == FORMAT and value in formats:
+        await Formats(store).set_chat_format(chat.id, ReplyFormat(value))
     else:
         await query.answer(t("button_unknown", lang), show_alert=True)
         return

@@ -8,6 +8,7 @@ from collections.abc import Collection
 from telegram import Chat, InlineKeyboardButton, InlineKeyboardMarkup, Update
 from telegram.constants import ChatMemberStatus, ChatType
 
+from bot.conversation.formats import Formats, ReplyFormat
 from bot.conversation.groups import is_shared, set_shared
 from bot.conversation.images import fetch_images
 from bot.texts import Lang, t
@@ -23,6 +24,7 @@ __all__ = [
     "model_key_of",
     "model_keyboard",
     "model_menu_keyboard",
+    "personal_settings_keyboard",
     "regenerate_answer",
     "reset_conversation",
     "settings_keyboard",
@@ -155,7 +157,12 @@ async def regenerate_answer(update: Update, context: BotContext) -> None:
     services = context.services
     scope = await scope_for(context, message, user)
     show = await shows_reasoning(context, user.id)
-    reply = services.replies.open(message, lang=lang, show_reasoning=show)
+    reply = services.replies.open(
+        message,
+        lang=lang,
+        show_reasoning=show,
+        on_forbidden=lambda: services.conversations.stop(scope),
+    )
     load = functools.partial(fetch_images, context.bot)
     outcome = await services.conversations.retry_last(scope, user.id, reply, load_images=load)
     if outcome is None:
@@ -163,12 +170,33 @@ async def regenerate_answer(update: Update, context: BotContext) -> None:
         await message.reply_text(t("retry_nothing", lang))
 
 
-def settings_keyboard(*, owner: int, show_reasoning: bool, lang: Lang) -> InlineKeyboardMarkup:
-    """The /settings menu: one toggle per display option."""
+def settings_keyboard(
+    *, owner: int, show_reasoning: bool, rich: bool = False, lang: Lang
+) -> InlineKeyboardMarkup:
+    """The /settings menu: the reasoning toggle (``s|<owner>|reasoning|show|hide``), then
+    the answer format, one button per format (``s|<owner>|format|classic|rich``), ✅ on
+    the one chosen (``rich``; classic when the user chose none,
+    :mod:`bot.conversation.formats`)."""
     label = t("settings_reasoning_show" if show_reasoning else "settings_reasoning_hide", lang)
     value = "hide" if show_reasoning else "show"
-    return InlineKeyboardMarkup(
-        [[InlineKeyboardButton(label, callback_data=f"s|{owner}|reasoning|{value}")]]
+    rows = [[InlineKeyboardButton(label, callback_data=f"s|{owner}|reasoning|{value}")]]
+    for choice in ReplyFormat:
+        check = "✅ " if (choice is ReplyFormat.RICH) == rich else ""
+        text = check + t(f"settings_format_{choice.value}", lang)
+        rows.append([InlineKeyboardButton(text, callback_data=f"s|{owner}|format|{choice.value}")])
+    return InlineKeyboardMarkup(rows)
+
+
+async def personal_settings_keyboard(
+    context: BotContext, *, owner: int, lang: Lang
+) -> InlineKeyboardMarkup:
+    """:func:`settings_keyboard` as ``owner``'s stored settings stand."""
+    chosen = await Formats(context.services.store).user_format(owner)
+    return settings_keyboard(
+        owner=owner,
+        show_reasoning=await shows_reasoning(context, owner),
+        rich=chosen is ReplyFormat.RICH,
+        lang=lang,
     )
 
 
@@ -178,9 +206,7 @@ async def show_settings(update: Update, context: BotContext) -> None:
     if message is None or user is None:
         return
     lang = lang_of(update)
-    keyboard = settings_keyboard(
-        owner=user.id, show_reasoning=await shows_reasoning(context, user.id), lang=lang
-    )
+    keyboard = await personal_settings_keyboard(context, owner=user.id, lang=lang)
     await message.reply_text(t("settings_title", lang), reply_markup=keyboard)
 
 
@@ -214,5 +240,13 @@ async def show_usage(update: Update, context: BotContext) -> None:
     total = await quotas.ledger.user_total(user.id)
     group = message.chat.type != ChatType.PRIVATE
     chat = await quotas.chat_quota(message.chat.id) if group else None
-    await message.reply_text(usage_text(today=today, total=total, day=quotas.ledger.day,
-                                        limits=quotas.limits, chat=chat, lang=lang_of(update)))
+    await message.reply_text(
+        usage_text(
+            today=today,
+            total=total,
+            day=quotas.ledger.day,
+            limits=quotas.limits,
+            chat=chat,
+            lang=lang_of(update),
+        )
+    )
