@@ -9,7 +9,10 @@ Three uvicorn servers on loopback, in one process and one event loop:
   its benchmark answer, and each SSE chunk of the answer is released on a fixed
   schedule — chunk ``n`` at ``start + n / rate`` — and time-stamped when released;
 - a control server: ``POST /start`` (the arrival plan: which user writes what, where,
-  when) and ``GET /records`` (everything the analysis needs, as JSON).
+  when) and ``GET /records`` (everything the analysis needs, as JSON: the pushes, the
+  counted calls — a rich call's ``text`` is its ``rich_message.markdown``, ``rich``
+  true — and ``stored``, the bot's messages in each chat as the fake holds them at the
+  end, a rich one's ``text`` its Markdown).
 
 All time stamps are ``time.monotonic()`` seconds; on Linux that clock is shared by
 every process, so the bot process and the analysis compare them directly.
@@ -123,6 +126,14 @@ class PacedProvider:
         await fake.app(scope, replay, paced)
 
 
+def _rich_markdown(params: dict[str, Any]) -> str | None:
+    """The Markdown of a call's ``rich_message`` (a rich send, draft or edit), else ``None``."""
+    rich = params.get("rich_message")
+    if isinstance(rich, dict) and isinstance(rich.get("markdown"), str):
+        return str(rich["markdown"])
+    return None
+
+
 def _last_user_text(body: dict[str, Any]) -> str:
     messages = body.get("messages") or [{}]
     content = messages[-1].get("content", "")
@@ -206,14 +217,16 @@ class _Control:
             params = call.params
             reply = params.get("reply_parameters") or {}
             result = call.result if isinstance(call.result, dict) else {}
+            rich = _rich_markdown(params)
             calls.append(
                 {
                     "method": call.method,
                     "at": call.at,
                     "error_code": call.error_code,
                     "chat_id": int(params["chat_id"]),
-                    "text": params.get("text") or "",
+                    "text": rich if rich is not None else params.get("text") or "",
                     "entities": params.get("entities") or [],
+                    "rich": rich is not None,
                     "message_id": params.get("message_id") or result.get("message_id"),
                     "reply_to": reply.get("message_id") if isinstance(reply, dict) else None,
                 }
@@ -222,10 +235,23 @@ class _Control:
             key: {"start": e.start, "times": e.times, "finished": e.finished}
             for key, e in self.provider.streams.items()
         }
+        chats = {push["chat_id"] for push in self.pushes}
+        stored = {
+            str(chat_id): [
+                {
+                    "text": m.text,
+                    "entities": m.entities,
+                    "rich": m.rich_message is not None,
+                }
+                for m in self.telegram.bot_messages(chat_id)
+            ]
+            for chat_id in sorted(chats)
+        }
         return JSONResponse(
             {
                 "pushes": self.pushes,
                 "calls": calls,
+                "stored": stored,
                 "streams": streams,
                 "rejected": self.gate.rejected,
                 "violated": self.gate.violated,

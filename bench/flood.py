@@ -8,7 +8,11 @@ the bot's default :class:`~bot.scheduler.limits.Limits`), on Telegram's three le
 (docs/telegram.md "Limits"; Bot FAQ; PTB ``telegram.constants.FloodLimit``):
 
 - **Counted calls**: ``sendMessage``, ``editMessageText``, ``sendMessageDraft`` and
-  ``sendChatAction``; each *accepted* call costs 1 at every level it touches. Rejected
+  ``sendChatAction``, and their rich twins (Bot API 10.1+) ``sendRichMessage`` and
+  ``sendRichMessageDraft`` (a rich edit is an ``editMessageText``), counted in the same
+  buckets as the classic calls: Telegram documents no rich-specific rates and answers
+  them 429 as usual (docs/telegram.md "Rich messages (Bot API 10.1+)"); each
+  *accepted* call costs 1 at every level it touches. Rejected
   calls (429) cost nothing; other methods (getUpdates, deleteMessage, …) are free.
 - **Per chat** (every chat): a token bucket of ``per_chat_per_second`` (1/s) holding
   ``per_chat_burst`` (3): at most ``3 + W`` calls in any ``W`` seconds.
@@ -47,7 +51,14 @@ from bot.scheduler.limits import TELEGRAM_LIMITS, Limits
 __all__ = ["COUNTED_METHODS", "FloodGate"]
 
 COUNTED_METHODS: Final = frozenset(
-    {"sendMessage", "editMessageText", "sendMessageDraft", "sendChatAction"}
+    {
+        "sendMessage",
+        "editMessageText",
+        "sendMessageDraft",
+        "sendChatAction",
+        "sendRichMessage",
+        "sendRichMessageDraft",
+    }
 )
 
 

@@ -16,6 +16,14 @@ Definitions (all times are ``time.monotonic()`` seconds, stamped by the fake ser
   coverage ``c_k`` is the coverage of ``compose_reply(answer[:chunks 0..k],
   partial=True)`` — what the bot would show if it rendered exactly that prefix. So
   ``c_k`` is "the provider's text so far, as Telegram would show it".
+- **rich replies** (the user chose the rich format, Bot API 10.1+): the same, with
+  ``sendRichMessage`` / ``sendRichMessageDraft`` / ``editMessageText(rich_message=…)``
+  in place of the classic calls and each message's text its ``rich_message.markdown``.
+  ``F`` is :func:`bot.render.rich.compose_rich_reply` of the whole answer, the expected
+  messages :func:`bot.render.rich.render_rich_reply`'s parts (entities: none; each must
+  be a rich message), ``c_k`` comes from ``compose_rich_reply(…, partial=True)``, and a
+  reply's messages (and draft) are joined with a blank line, as the splitter cuts
+  between blocks.
 - **first feedback**: first accepted call after the push that the user sees — a
   draft of the reply (the empty "Thinking…" one counts), a message of it, or a chat
   action in its chat — minus the push.
@@ -26,7 +34,8 @@ Definitions (all times are ``time.monotonic()`` seconds, stamped by the fake ser
 - **final text latency**: the time from which the reply's messages equal the
   expected final messages (text *and* entities of :func:`bot.render.markdown.split_rendered`
   of ``F``) and stay so, minus the provider's finish (the ``finish_reason`` chunk).
-  **exact**: the messages equal the expected ones at the end of the run.
+  **exact**: the messages equal the expected ones at the end of the run (in rich
+  mode: all rich messages).
 - **fair share**: a reply lasting ``D`` s (push to final text) may make, per level,
   ``(rate * D + burst) / n`` updates, where ``n`` is the mean number of replies
   running at that level during it (per chat / per group: in its chat; global: all);
@@ -38,28 +47,45 @@ Definitions (all times are ``time.monotonic()`` seconds, stamped by the fake ser
 from __future__ import annotations
 
 import bisect
+import json
 import math
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
 from bot.render.markdown import ReplyStrings, compose_reply, split_rendered
+from bot.render.rich import compose_rich_reply, render_rich_reply
 from bot.scheduler.limits import Limits
 
 __all__ = [
+    "DRAFT_METHODS",
+    "RICH_JOINER",
+    "TEXT_METHODS",
     "Reply",
     "ReplyOutcome",
     "common_prefix",
     "coverage_targets",
     "expected_messages",
     "fair_share",
+    "holds_each_once",
     "measure_replies",
     "percentile",
     "summary",
 ]
 
 STRINGS = ReplyStrings()  # answers carry no reasoning, so the strings never show
-TEXT_METHODS = frozenset({"sendMessage", "editMessageText", "sendMessageDraft"})
+TEXT_METHODS = frozenset(
+    {
+        "sendMessage",
+        "editMessageText",
+        "sendMessageDraft",
+        "sendRichMessage",
+        "sendRichMessageDraft",
+    }
+)
+DRAFT_METHODS = frozenset({"sendMessageDraft", "sendRichMessageDraft"})
+RICH_JOINER = "\n\n"
+"""Between a rich reply's messages when their texts are read as one (module docstring)."""
 
 Entities = list[dict[str, Any]]
 
@@ -103,28 +129,43 @@ def common_prefix(a: str, b: str) -> int:
     return low
 
 
-def expected_messages(answer: str) -> tuple[str, list[tuple[str, Entities]]]:
-    """Return ``F`` (the whole final rendered text) and the expected (text, entities) messages."""
+def expected_messages(answer: str, *, rich: bool = False) -> tuple[str, list[tuple[str, Entities]]]:
+    """Return ``F`` (the whole final rendered text) and the expected (text, entities) messages.
+
+    ``rich``: as rich messages (their Markdown, no entities; module docstring).
+    """
+    if rich:
+        whole_rich = compose_rich_reply(answer, partial=False, strings=STRINGS)
+        parts = render_rich_reply(answer, partial=False, strings=STRINGS)
+        return whole_rich, [(part, []) for part in parts]
     whole = compose_reply(answer, partial=False, strings=STRINGS)
-    parts = [(p.text, [e.to_dict() for e in p.entities]) for p in split_rendered(whole)]
-    return whole.text, parts
+    rendered = [(p.text, [e.to_dict() for e in p.entities]) for p in split_rendered(whole)]
+    return whole.text, rendered
 
 
-def coverage_targets(answer: str, *, chars_per_token: int, final_text: str) -> list[int]:
-    """Return ``c_k`` for every chunk ``k`` of ``answer`` (see the module docstring)."""
+def coverage_targets(
+    answer: str, *, chars_per_token: int, final_text: str, rich: bool = False
+) -> list[int]:
+    """Return ``c_k`` for every chunk ``k`` of ``answer`` (see the module docstring);
+    ``rich``: of the rich rendering."""
     chunks = math.ceil(len(answer) / chars_per_token)
-    return [
-        common_prefix(
-            compose_reply(answer[: (k + 1) * chars_per_token], partial=True, strings=STRINGS).text,
-            final_text,
-        )
-        for k in range(chunks)
-    ]
+    targets = []
+    for k in range(chunks):
+        prefix = answer[: (k + 1) * chars_per_token]
+        if rich:
+            shown = compose_rich_reply(prefix, partial=True, strings=STRINGS)
+        else:
+            shown = compose_reply(prefix, partial=True, strings=STRINGS).text
+        targets.append(common_prefix(shown, final_text))
+    return targets
 
 
 @dataclass
 class Reply:
-    """One reply under measurement, and what the replay of the calls found for it."""
+    """One reply under measurement, and what the replay of the calls found for it.
+
+    ``rich``: the reply is measured as rich messages (module docstring).
+    """
 
     key: str
     chat_id: int
@@ -135,7 +176,8 @@ class Reply:
     chunk_times: list[float]
     targets: list[int]
     finished: float | None
-    messages: list[list[Any]] = field(default_factory=list)  # [message_id, text, entities]
+    rich: bool = False
+    messages: list[list[Any]] = field(default_factory=list)  # [id, text, entities, rich]
     draft: str | None = None
     feedback_at: float | None = None
     updates: int = 0
@@ -143,9 +185,21 @@ class Reply:
     coverage: list[int] = field(default_factory=list)  # running maximum per event
     exact: list[bool] = field(default_factory=list)
 
+    @property
+    def joiner(self) -> str:
+        """What stands between two of its messages when they are read as one text."""
+        return RICH_JOINER if self.rich else ""
+
+    def shown(self) -> str:
+        """The text of the reply's messages, joined."""
+        return self.joiner.join(m[1] for m in self.messages)
+
     def visible(self) -> str:
         """The reply's visible text now: its messages, then its live draft."""
-        return "".join(m[1] for m in self.messages) + (self.draft or "")
+        texts = [m[1] for m in self.messages]
+        if self.draft is not None:
+            texts.append(self.draft)
+        return self.joiner.join(texts)
 
     def note(self, at: float) -> None:
         """Record the state after an accepted call at ``at``."""
@@ -155,7 +209,8 @@ class Reply:
         self.times.append(at)
         self.coverage.append(max(covered, self.coverage[-1] if self.coverage else 0))
         state = [(m[1], m[2]) for m in self.messages]
-        self.exact.append(self.draft is None and state == self.expected)
+        kinds = all(m[3] == self.rich for m in self.messages)
+        self.exact.append(self.draft is None and kinds and state == self.expected)
 
 
 @dataclass
@@ -178,7 +233,7 @@ def _continued(candidates: Iterable[Reply], text: str) -> Reply | None:
     for reply in candidates:
         if not reply.messages:
             continue
-        shown = sum(len(m[1]) for m in reply.messages)
+        shown = len(reply.shown()) + len(reply.joiner)
         length = common_prefix(text, reply.final_text[shown:])
         if length > best_len:
             best, best_len = reply, length
@@ -188,6 +243,7 @@ def _continued(candidates: Iterable[Reply], text: str) -> Reply | None:
 def _apply(call: dict[str, Any], candidates: list[Reply], owners: dict[int, Reply]) -> None:
     """Replay one accepted call onto the replies of its chat."""
     method, at = call["method"], call["at"]
+    rich = bool(call.get("rich"))
     if method == "sendChatAction":
         for waiting in candidates:
             if waiting.feedback_at is None:
@@ -200,8 +256,8 @@ def _apply(call: dict[str, Any], candidates: list[Reply], owners: dict[int, Repl
             return
         for message in reply.messages:
             if message[0] == call["message_id"]:
-                message[1], message[2] = call["text"], call["entities"]
-    elif method == "sendMessageDraft":
+                message[1], message[2], message[3] = call["text"], call["entities"], rich
+    elif method in DRAFT_METHODS:
         reply = candidates[-1] if candidates else None
         if reply is None:
             return
@@ -211,7 +267,7 @@ def _apply(call: dict[str, Any], candidates: list[Reply], owners: dict[int, Repl
         reply = by_reply[0] if by_reply else _continued(candidates, call["text"])
         if reply is None:
             return
-        reply.messages.append([call["message_id"], call["text"], call["entities"]])
+        reply.messages.append([call["message_id"], call["text"], call["entities"], rich])
         owners[int(call["message_id"])] = reply
         reply.draft = None
     reply.updates += 1
@@ -265,6 +321,28 @@ def measure_replies(replies: list[Reply], calls: list[dict[str, Any]]) -> list[R
         candidates = [r for r in chat if r.pushed_at <= call["at"]]
         _apply(call, candidates, owners)
     return [_outcome(reply) for reply in replies]
+
+
+def holds_each_once(
+    stored: Sequence[dict[str, Any]],
+    expected: Iterable[Sequence[tuple[str, Entities]]],
+    *,
+    rich: bool = False,
+) -> bool:
+    """Whether a chat's messages from the bot, as the fake server holds them at the end
+    (``stored``: dicts with ``text``, ``entities`` and ``rich``), are exactly the expected
+    messages of the chat's replies (``expected``: one list per reply), each once and
+    nothing else, all rich (``rich``) or all classic. Order is not compared: replies in
+    a group interleave; the replay checks each reply's order."""
+    got = sorted(
+        (m["text"], json.dumps(m["entities"], sort_keys=True), bool(m["rich"])) for m in stored
+    )
+    want = sorted(
+        (text, json.dumps(entities, sort_keys=True), rich)
+        for parts in expected
+        for text, entities in parts
+    )
+    return got == want
 
 
 def _mean_concurrency(span: tuple[float, float], spans: Iterable[tuple[float, float]]) -> float:

@@ -16,6 +16,7 @@ from bench.metrics import (
     coverage_targets,
     expected_messages,
     fair_share,
+    holds_each_once,
     measure_replies,
     percentile,
     summary,
@@ -38,10 +39,12 @@ class _Answer:
 
 
 @cache
-def _answer(variant: int, tokens: int, chars_per_token: int) -> _Answer:
+def _answer(variant: int, tokens: int, chars_per_token: int, rich: bool) -> _Answer:
     text = make_answer(variant, tokens=tokens, chars_per_token=chars_per_token)
-    final_text, expected = expected_messages(text)
-    targets = coverage_targets(text, chars_per_token=chars_per_token, final_text=final_text)
+    final_text, expected = expected_messages(text, rich=rich)
+    targets = coverage_targets(
+        text, chars_per_token=chars_per_token, final_text=final_text, rich=rich
+    )
     return _Answer(text, final_text, expected, targets)
 
 
@@ -49,7 +52,12 @@ ScenarioFigures = dict[str, Any]
 
 
 def _replies(
-    arrivals: Sequence[Arrival], records: dict[str, Any], *, tokens: int, chars_per_token: int
+    arrivals: Sequence[Arrival],
+    records: dict[str, Any],
+    *,
+    tokens: int,
+    chars_per_token: int,
+    rich: bool,
 ) -> list[Reply]:
     pushes = {p["key"]: p for p in records["pushes"]}
     replies = []
@@ -57,7 +65,7 @@ def _replies(
         push = pushes.get(arrival.key)
         if push is None:
             continue
-        answer = _answer(arrival.variant, tokens, chars_per_token)
+        answer = _answer(arrival.variant, tokens, chars_per_token, rich)
         stream = records["streams"].get(arrival.key, {"times": [], "finished": None})
         replies.append(
             Reply(
@@ -70,9 +78,31 @@ def _replies(
                 chunk_times=stream["times"],
                 targets=answer.targets,
                 finished=stream["finished"],
+                rich=rich,
             )
         )
     return replies
+
+
+def _chats_holding_each_once(
+    arrivals: Sequence[Arrival],
+    records: dict[str, Any],
+    *,
+    tokens: int,
+    chars_per_token: int,
+    rich: bool,
+) -> int:
+    """How many chats end holding exactly their replies' expected messages, each once
+    (:func:`bench.metrics.holds_each_once`, from the fake server's stored messages)."""
+    expected: dict[int, list[list[tuple[str, list[dict[str, Any]]]]]] = {}
+    for arrival in arrivals:
+        answer = _answer(arrival.variant, tokens, chars_per_token, rich)
+        expected.setdefault(arrival.chat_id, []).append(answer.expected)
+    stored = records.get("stored", {})
+    return sum(
+        holds_each_once(stored.get(str(chat_id), []), parts, rich=rich)
+        for chat_id, parts in expected.items()
+    )
 
 
 def _provider_lateness(records: dict[str, Any], rate: float) -> list[float]:
@@ -91,9 +121,11 @@ def analyse(
     tokens: int,
     chars_per_token: int,
     rate: float,
+    rich: bool = False,
 ) -> ScenarioFigures:
-    """Return the figures of one scenario (see :mod:`bench.metrics` for the definitions)."""
-    replies = _replies(arrivals, records, tokens=tokens, chars_per_token=chars_per_token)
+    """Return the figures of one scenario (see :mod:`bench.metrics` for the definitions);
+    ``rich``: the users chose rich messages, measured as such."""
+    replies = _replies(arrivals, records, tokens=tokens, chars_per_token=chars_per_token, rich=rich)
     if len(replies) < len(arrivals):
         raise RuntimeError(f"only {len(replies)} of {len(arrivals)} messages were pushed")
     outcomes = measure_replies(replies, records["calls"])
@@ -112,6 +144,7 @@ def analyse(
     cpu_ms = bot["cpu_s"] * 1000.0
     n = len(arrivals)
     return {
+        "format": "rich" if rich else "classic",
         "replies": n,
         "answered": bot["answered"],
         "timed_out": bot["timed_out"],
@@ -123,6 +156,10 @@ def analyse(
         "final_text_s": summary([_seen(o.final) for o in outcomes]),
         "final_text_missing": sum(o.final is None for o in outcomes),
         "final_text_exact": sum(o.exact for o in outcomes),
+        "chats": len({a.chat_id for a in arrivals}),
+        "chats_holding_each_once": _chats_holding_each_once(
+            arrivals, records, tokens=tokens, chars_per_token=chars_per_token, rich=rich
+        ),
         "calls_per_reply": len(calls) / n,
         "calls_by_method": _by_method(calls),
         "updates_per_reply": summary([float(o.updates) for o in outcomes]),
@@ -163,6 +200,7 @@ def targets(name: str, figures: ScenarioFigures, *, single: str, many: str) -> d
         "0 x 429": figures["too_many_requests"] == 0,
         "final text p95 <= 2 s": figures["final_text_s"]["p95"] <= 2.0,
         "every final text exact": figures["final_text_exact"] == figures["replies"],
+        "every chat holds each answer once": figures["chats_holding_each_once"] == figures["chats"],
     }
     if name == single:
         checks["first feedback <= 0.3 s"] = figures["first_feedback_s"]["max"] <= 0.3
@@ -175,6 +213,7 @@ def targets(name: str, figures: ScenarioFigures, *, single: str, many: str) -> d
 
 _ROWS: tuple[tuple[str, str, str], ...] = (
     ("replies (final text exact)", "final_text_exact", "exact"),
+    ("chats holding each answer once", "chats_holding_each_once", "chats"),
     ("429 responses", "too_many_requests", "int"),
     ("first feedback s (median / p95)", "first_feedback_s", "mp"),
     ("first answer text s (median / p95)", "first_answer_text_s", "mp"),
@@ -196,6 +235,8 @@ def _cell(figures: ScenarioFigures, key: str, style: str) -> str:
     value = figures[key]
     if style == "exact":
         return f"{figures['replies']} ({value})"
+    if style == "chats":
+        return f"{value} / {figures['chats']}"
     if style == "mp":
         return f"{value['median']:.2f} / {value['p95']:.2f}"
     if style == "median":

@@ -60,3 +60,14 @@ def test_uncounted_methods_always_pass() -> None:
     gate = FloodGate(jitter=0.0)
     assert all(gate("deleteMessage", {"chat_id": 1}, 0.0) is None for _ in range(100))
     assert all(_send(gate, 1, 0.0) is None for _ in range(3))
+
+
+def test_rich_messages_share_the_classic_buckets() -> None:
+    """sendRichMessageDraft and sendRichMessage count in a chat's bucket like their classic
+    twins: after two rich drafts and a message the chat's burst of three is spent."""
+    gate = FloodGate(jitter=0.0)
+    assert _send(gate, 9, 0.0, "sendRichMessageDraft") is None
+    assert _send(gate, 9, 0.0, "sendRichMessageDraft") is None
+    assert _send(gate, 9, 0.0) is None
+    assert _send(gate, 9, 0.1, "sendRichMessage") is not None
+    assert gate.rejected == {"sendRichMessage": 1}

@@ -11,9 +11,12 @@ from bench.metrics import (
     common_prefix,
     coverage_targets,
     expected_messages,
+    holds_each_once,
     measure_replies,
     percentile,
 )
+from bot.render.markdown import ReplyStrings
+from bot.render.rich import render_rich_reply
 
 
 def _reply(
@@ -25,9 +28,12 @@ def _reply(
     chunk_times: list[float],
     finished: float,
     chars_per_token: int = 4,
+    rich: bool = False,
 ) -> Reply:
-    final_text, expected = expected_messages(answer)
-    targets = coverage_targets(answer, chars_per_token=chars_per_token, final_text=final_text)
+    final_text, expected = expected_messages(answer, rich=rich)
+    targets = coverage_targets(
+        answer, chars_per_token=chars_per_token, final_text=final_text, rich=rich
+    )
     return Reply(
         key=key,
         chat_id=chat_id,
@@ -38,6 +44,7 @@ def _reply(
         chunk_times=chunk_times,
         targets=targets,
         finished=finished,
+        rich=rich,
     )
 
 
@@ -51,8 +58,10 @@ def _call(
     message_id: int | None = None,
     reply_to: int | None = None,
     error_code: int | None = None,
+    rich: bool = False,
 ) -> dict[str, Any]:
     return {
+        "rich": rich,
         "method": method,
         "at": at,
         "chat_id": chat_id,
@@ -139,3 +148,56 @@ def test_continuation_messages_in_a_group_are_attributed_by_their_text() -> None
     assert [o.first_feedback for o in outcomes] == [0.1, 0.1]
     assert [o.final for o in outcomes] == [5.0, 3.0]
     assert [o.updates for o in outcomes] == [3, 2]
+
+
+def test_a_rich_private_reply_is_measured_from_its_rich_calls() -> None:
+    """Rich drafts then a sendRichMessage of the rich renderer's output end exact; the same
+    Markdown as a classic message would not be."""
+    answer = "Hello **world**, a rich answer.\n\n| a | b |\n|---|---|\n| 1 | 2 |"
+    final_text, parts = expected_messages(answer, rich=True)
+    assert [text for text, _ in parts] == render_rich_reply(
+        answer, partial=False, strings=ReplyStrings()
+    )
+    assert parts[0][1] == [] and "| 1 | 2 |" in final_text
+
+    def run(rich_final: bool) -> Any:
+        reply = _reply(
+            "q", answer, chat_id=5, message_id=90, chunk_times=[0.1], finished=1.0, rich=True
+        )
+        calls = [
+            _call(
+                "sendRichMessageDraft", 0.05, 5, "<tg-thinking>Thinking…</tg-thinking>", rich=True
+            ),
+            _call("sendRichMessageDraft", 0.5, 5, final_text[:10], rich=True),
+            _call(
+                "sendRichMessage" if rich_final else "sendMessage",
+                1.2,
+                5,
+                parts[0][0],
+                message_id=91,
+                reply_to=90,
+                rich=rich_final,
+            ),
+        ]
+        [outcome] = measure_replies([reply], calls)
+        return outcome
+
+    outcome = run(rich_final=True)
+    assert outcome.first_feedback == 0.05 and outcome.updates == 3
+    assert outcome.exact and outcome.final is not None and math.isclose(outcome.final, 0.2)
+    assert not run(rich_final=False).exact
+
+
+def test_holds_each_once_finds_a_doubled_or_missing_message() -> None:
+    """A chat's stored messages pass only when they are its replies' messages, each once."""
+    parts_a = expected_messages("first answer", rich=True)[1]
+    parts_b = expected_messages("second answer", rich=True)[1]
+
+    def stored(*texts: str, rich: bool = True) -> list[dict[str, Any]]:
+        return [{"text": t, "entities": [], "rich": rich} for t in texts]
+
+    a, b = parts_a[0][0], parts_b[0][0]
+    assert holds_each_once(stored(b, a), [parts_a, parts_b], rich=True)
+    assert not holds_each_once(stored(a, b, a), [parts_a, parts_b], rich=True)
+    assert not holds_each_once(stored(a), [parts_a, parts_b], rich=True)
+    assert not holds_each_once(stored(a, b, rich=False), [parts_a, parts_b], rich=True)
