@@ -12,6 +12,12 @@ Redis URL is given. Provider streams go through the client's default network
 
 One extra observer is added: a handler in group 99 that runs after the message
 handler finished a turn — so the driver knows when every reply's final text went out.
+
+The answers' format (:data:`FORMATS`): ``classic`` leaves every format setting unset
+(answers are classic by default); ``rich`` stores, before the first message arrives,
+each user's choice of rich messages and each group's default
+(:class:`bot.conversation.formats.Formats`, the settings a user's and an admin's
+``/settings`` menus write), so every answer goes out as rich messages.
 """
 
 from __future__ import annotations
@@ -34,11 +40,21 @@ from telegram.ext import TypeHandler
 from bench.fakes import Arrival
 from bench.loopback import TOKEN, running_bot
 from bot.__main__ import install_event_loop
+from bot.conversation.formats import Formats, ReplyFormat
 from bot.settings import Settings
 from handlers.context import BotContext
 from providers.http import stream_limits
+from storage import ConversationStore
 
-__all__ = ["NETWORKS", "LagProbe", "bot_settings", "peak_rss_kib", "run_bot"]
+__all__ = [
+    "FORMATS",
+    "NETWORKS",
+    "LagProbe",
+    "bot_settings",
+    "choose_format",
+    "peak_rss_kib",
+    "run_bot",
+]
 
 LAG_TICK = 0.010  # seconds the lag probe sleeps between samples
 
@@ -95,6 +111,24 @@ def bot_settings(ports: dict[str, int], *, redis_url: str) -> Settings:
 
 NETWORKS = ("aiohttp", "httpcore")
 """The provider client's network: its default (aiohttp via httpx-aiohttp) or httpx's own."""
+FORMATS = ("classic", "rich")
+"""The answers' format: classic messages (the default of every user) or rich messages."""
+
+
+async def choose_format(store: ConversationStore, arrivals: list[Arrival], name: str) -> None:
+    """Make every answer to ``arrivals`` go out in format ``name`` (one of :data:`FORMATS`):
+    for ``rich``, store each user's choice and each group's default; for ``classic``,
+    nothing (classic is the default). Raises ``ValueError`` for another name, Redis
+    errors as the store raises them."""
+    if name not in FORMATS:
+        raise ValueError(f"unknown format {name!r}")
+    if name == "classic":
+        return
+    formats = Formats(store)
+    for user_id in sorted({a.user_id for a in arrivals}):
+        await formats.set_user_format(user_id, ReplyFormat.RICH)
+    for chat_id in sorted({a.chat_id for a in arrivals if a.chat_id < 0}):
+        await formats.set_chat_format(chat_id, ReplyFormat.RICH)
 
 
 def run_bot(
@@ -104,31 +138,48 @@ def run_bot(
     redis_url: str,
     timeout: float,
     network: str = "aiohttp",
+    reply_format: str = "classic",
 ) -> dict[str, Any]:
     """Process entry point: run the bot until every arrival was answered; return measurements.
 
     Returns ``cpu_s`` (process CPU time from the plan's start to the last reply's
     end), ``wall_s``, ``lag_s`` (probe samples), ``peak_rss_kib`` (:func:`peak_rss_kib`),
     ``answered`` (turns finished), ``timed_out`` (not all finished within ``timeout``
-    seconds) and the scheduler's counters. ``network`` is one of :data:`NETWORKS`;
-    raises ``ValueError`` for another.
+    seconds) and the scheduler's counters. ``network`` is one of :data:`NETWORKS`,
+    ``reply_format`` one of :data:`FORMATS` (:func:`choose_format`); raises
+    ``ValueError`` for another.
     """
     if network not in NETWORKS:
         raise ValueError(f"unknown network {network!r}")
+    if reply_format not in FORMATS:
+        raise ValueError(f"unknown format {reply_format!r}")
     os.environ.setdefault("PTB_TIMEDELTA", "true")  # RetryAfter.retry_after as a timedelta
     logging.basicConfig(level=logging.WARNING, format="bot: %(levelname)s %(name)s %(message)s")
     install_event_loop()  # the loop `python -m bot` runs on (uvloop where installed)
     loop = asyncio.get_event_loop()
     try:
         return loop.run_until_complete(
-            _drive(ports, arrivals, redis_url=redis_url, within=timeout, network=network)
+            _drive(
+                ports,
+                arrivals,
+                redis_url=redis_url,
+                within=timeout,
+                network=network,
+                reply_format=reply_format,
+            )
         )
     finally:
         loop.close()
 
 
 async def _drive(
-    ports: dict[str, int], arrivals: list[Arrival], *, redis_url: str, within: float, network: str
+    ports: dict[str, int],
+    arrivals: list[Arrival],
+    *,
+    redis_url: str,
+    within: float,
+    network: str,
+    reply_format: str,
 ) -> dict[str, Any]:
     answered = 0
     all_done = asyncio.Event()
@@ -143,6 +194,7 @@ async def _drive(
     transport = httpx.AsyncHTTPTransport(limits=stream_limits()) if network == "httpcore" else None
     async with running_bot(bot_settings(ports, redis_url=redis_url), transport=transport) as app:
         app.add_handler(TypeHandler(Update, count_answered), group=99)
+        await choose_format(app.bot_data.services.store, arrivals, reply_format)
         probe_task = asyncio.create_task(probe.run())
         cpu, wall = time.process_time(), time.monotonic()
         async with httpx.AsyncClient() as control:

@@ -2,15 +2,18 @@
 
 Run from the repository root::
 
-    python -m bench.streaming                      # all three scenarios (about 3½ minutes)
+    python -m bench.streaming                      # all three scenarios, both formats (~7 min)
+    python -m bench.streaming --format classic     # all three, classic messages only
+    python -m bench.streaming --scenario chats --format rich   # one scenario, rich messages
     python -m bench.streaming --scenario private --tokens 200 --rate 100   # a quick look
 
 What runs (each scenario in fresh processes):
 
 - the fake servers (:mod:`bench.fakes`) in one process: a fake Bot API that answers 429
   with ``retry_after`` as Telegram does (:mod:`bench.flood`: per chat, per group and
-  global limits on ``sendMessage``, ``editMessageText``, ``sendMessageDraft`` and
-  ``sendChatAction``), and a fake OpenAI-compatible provider streaming each answer
+  global limits on ``sendMessage``, ``editMessageText``, ``sendMessageDraft``,
+  ``sendChatAction``, ``sendRichMessage`` and ``sendRichMessageDraft``), and a fake
+  OpenAI-compatible provider streaming each answer
   at ``--rate`` chunks per second, ``--chars-per-token`` characters per chunk;
 - the bot in another process (:mod:`bench.driver`): ``build_application`` with the
   default streaming settings, polling the fake Bot API — updates → handlers →
@@ -25,6 +28,14 @@ call (``--group-burst 3 --group-jitter 0.3``); its target is at most one 429 per
 Users' messages arrive evenly over ``--spread`` seconds (one message: at once). All
 answers are Markdown with Chinese text, emoji, code blocks and long lists
 (:mod:`bench.answers`), ``--tokens`` chunks long.
+
+Formats (``--format``): ``classic`` — the users made no format choice, so answers are
+``sendMessage`` text with entities (two messages each at the default size); ``rich`` —
+every user chose rich messages (Bot API 10.1+; :func:`bench.driver.choose_format`), so
+answers are ``sendRichMessage`` Markdown (one message each: a rich message holds 32,768
+characters); ``both`` runs each scenario in both, classic first. The default is
+``both`` for ``--scenario all`` and ``classic`` for a single scenario. A rich run's
+column and JSON key are the scenario's name with ``-rich``.
 
 Output: a table, then one JSON object (also written to ``--json`` if given). The
 metrics are defined in :mod:`bench.metrics`; CPU time, loop lag and peak RSS are the
@@ -50,13 +61,13 @@ if __package__ in (None, ""):  # run as a file: make the repository root importa
 
 import httpx
 
-from bench.driver import NETWORKS, run_bot
+from bench.driver import FORMATS, NETWORKS, run_bot
 from bench.fake_telegram import BOT_USERNAME
 from bench.fakes import Arrival, serve_fakes
 from bench.report import analyse, format_table, targets
 from bot.scheduler.limits import TELEGRAM_LIMITS
 
-__all__ = ["SCENARIOS", "build_arrivals", "main", "run_scenario"]
+__all__ = ["SCENARIOS", "build_arrivals", "main", "run_formats", "run_scenario"]
 
 SCENARIOS = ("private", "chats", "groups")
 STRICT = "strict"
@@ -114,8 +125,17 @@ def _private(index: int, offset: float) -> Arrival:
     )
 
 
-def run_scenario(arrivals: list[Arrival], args: argparse.Namespace) -> dict[str, Any]:
-    """Run one scenario in fresh processes (fakes, bot); return its figures."""
+def run_formats(args: argparse.Namespace) -> list[str]:
+    """The formats to run (``--format``; its default: ``both`` for ``all``, else classic)."""
+    chosen = args.format or ("both" if args.scenario == "all" else "classic")
+    return list(FORMATS) if chosen == "both" else [chosen]
+
+
+def run_scenario(
+    arrivals: list[Arrival], args: argparse.Namespace, *, reply_format: str = "classic"
+) -> dict[str, Any]:
+    """Run one scenario in fresh processes (fakes, bot), the answers in ``reply_format``
+    (one of :data:`bench.driver.FORMATS`); return its figures."""
     context = multiprocessing.get_context("spawn")
     ports_queue = context.Queue()
     stop = context.Event()
@@ -143,6 +163,7 @@ def run_scenario(arrivals: list[Arrival], args: argparse.Namespace) -> dict[str,
                 redis_url=args.redis_url,
                 timeout=timeout,
                 network=args.network,
+                reply_format=reply_format,
             ).result()
         response = httpx.get(f"http://127.0.0.1:{ports['control']}/records", timeout=60)
         response.raise_for_status()
@@ -154,7 +175,7 @@ def run_scenario(arrivals: list[Arrival], args: argparse.Namespace) -> dict[str,
             fakes.terminate()
     if args.save_records is not None:
         path = args.save_records.with_name(
-            f"{args.save_records.stem}-{arrivals[0].chat_type}-{len(arrivals)}.json"
+            f"{args.save_records.stem}-{arrivals[0].chat_type}-{len(arrivals)}-{reply_format}.json"
         )
         path.write_text(json.dumps({"records": records, "bot": bot}), encoding="utf-8")
     return analyse(
@@ -164,6 +185,7 @@ def run_scenario(arrivals: list[Arrival], args: argparse.Namespace) -> dict[str,
         tokens=args.tokens,
         chars_per_token=args.chars_per_token,
         rate=args.rate,
+        rich=reply_format == "rich",
     )
 
 
@@ -172,6 +194,13 @@ def _parser() -> argparse.ArgumentParser:
         prog="python -m bench.streaming", description=__doc__.split("\n\n")[0]
     )
     parser.add_argument("--scenario", choices=[*SCENARIOS, STRICT, "all"], default="all")
+    parser.add_argument(
+        "--format",
+        choices=[*FORMATS, "both"],
+        default=None,
+        help="the answers' format: classic messages, rich messages (Bot API 10.1+) or "
+        "both, one run each (default: both for all, else classic)",
+    )
     parser.add_argument("--tokens", type=int, default=1500, help="chunks per answer")
     parser.add_argument("--rate", type=float, default=40.0, help="chunks per second")
     parser.add_argument("--chars-per-token", type=int, default=3)
@@ -233,21 +262,30 @@ def _clean(value: Any) -> Any:
 def main(argv: list[str] | None = None) -> int:
     """Run the chosen scenarios, print the table and the JSON; 1 if a target was missed."""
     args = _parser().parse_args(argv)
-    names = list(SCENARIOS) if args.scenario == "all" else [args.scenario]
+    scenarios = list(SCENARIOS) if args.scenario == "all" else [args.scenario]
     results: dict[str, Any] = {}
     checks: dict[str, dict[str, bool]] = {}
-    for name in names:
+    for scenario in scenarios:
         arrivals = build_arrivals(
-            name, chats=args.chats, groups=args.groups, per_group=args.per_group, spread=args.spread
+            scenario,
+            chats=args.chats,
+            groups=args.groups,
+            per_group=args.per_group,
+            spread=args.spread,
         )
-        print(f"running {name}: {len(arrivals)} replies …", file=sys.stderr, flush=True)
-        fake = STRICT_FAKE if name == STRICT else {}
-        results[name] = run_scenario(arrivals, argparse.Namespace(**{**vars(args), **fake}))
-        checks[name] = targets(name, results[name], single="private", many="chats")
-        if name == STRICT:  # one 429 per group teaches the scheduler the stricter pace
-            del checks[name]["0 x 429"]
-            at_most = results[name]["too_many_requests"] <= args.groups
-            checks[name]["at most one 429 per group"] = at_most
+        fake = STRICT_FAKE if scenario == STRICT else {}
+        for reply_format in run_formats(args):
+            name = scenario if reply_format == "classic" else f"{scenario}-{reply_format}"
+            print(f"running {name}: {len(arrivals)} replies …", file=sys.stderr, flush=True)
+            results[name] = run_scenario(
+                arrivals, argparse.Namespace(**{**vars(args), **fake}), reply_format=reply_format
+            )
+            checks[name] = targets(scenario, results[name], single="private", many="chats")
+            if scenario == STRICT:  # one 429 per group teaches the scheduler the stricter pace
+                del checks[name]["0 x 429"]
+                at_most = results[name]["too_many_requests"] <= args.groups
+                checks[name]["at most one 429 per group"] = at_most
+    names = list(results)
     print(format_table(results))
     for name, scenario_checks in checks.items():
         for label, met in scenario_checks.items():
