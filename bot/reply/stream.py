@@ -35,6 +35,35 @@ be sent, never per chunk.
   chat, where it starts over in a new message; the rest is handled in
   :class:`bot.reply.chain.MessageChain`.
 
+Rich replies (Bot API 10.1+, docs/telegram.md "Rich messages (Bot API 10.1+)"), for a
+user who chose the rich format (:mod:`bot.conversation.formats`, read in
+:meth:`TelegramReply.begin`): the same frames, rendered as rich Markdown
+(:func:`bot.render.rich.render_rich_reply`) and put into rich messages by
+:class:`bot.reply.rich_chain.RichChain`, through the same scheduler and budget. In a
+private chat with drafts on: ``sendRichMessageDraft`` frames (a ``<tg-thinking>``
+placeholder first, the reasoning in ``<tg-thinking>`` while the model
+thinks, every draft with ``can_stop``: the user's stop button, whose
+``stopped_message_generation`` update stops the turn as ``/stop`` does,
+:meth:`ReplyFactory.stop_generation`), then the answer with ``sendRichMessage``
+(reasoning collapsed in ``<details>``, or hidden as the user chose). Elsewhere: a first
+``sendRichMessage``, then ``editMessageText(rich_message=…)`` edits. An answer over one
+rich message's limits goes on in a new one, cut between blocks. The fallback ladder never
+loses or doubles an answer:
+
+- Telegram refuses the rich content (400, :func:`bot.reply.rich_api.is_rich_rejected`):
+  this answer goes on the classic way in the same chat, from the frame refused (its rich
+  messages, if any, are edited into classic ones);
+- the Bot API server has no rich messages (404): rich messages are off for the process
+  (one WARNING line) and the answer goes on the classic way;
+- another refusal of a rich draft: the chat gets rich messages and edits instead of
+  drafts (a 400: for the process);
+- a ``sendRichMessage`` that timed out with its outcome unknown is not sent again
+  (:mod:`bot.reply.rich_chain`): the rest of the answer follows it in a new message.
+
+A classic answer to a user who chose no format, whose Markdown holds a table or a formula
+(:func:`bot.conversation.formats.wants_rich`), carries a one-line hint about the setting,
+once per user.
+
 The states of a reply are tabled at the top of :mod:`bot.scheduler.core`.
 """
 
@@ -45,6 +74,7 @@ import contextlib
 import dataclasses
 import itertools
 import logging
+import re
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
@@ -61,11 +91,15 @@ from telegram.error import (
 )
 
 from bot.conversation.failures import describe_failure
+from bot.conversation.formats import Formats, wants_rich
 from bot.conversation.restart import RESTART_MARK
 from bot.conversation.scope import thread_of
 from bot.conversation.turn import Outcome, StreamState
 from bot.render.markdown import MAX_MESSAGE_UNITS, Rendered, ReplyStrings, compose_reply
+from bot.render.rich import render_rich_reply
+from bot.render.rich_sanitize import escape_rich_text
 from bot.reply.chain import SEND_TIMEOUT, DraftRefused, MessageChain
+from bot.reply.rich_chain import RichChain, RichRefused
 from bot.reply.sends import ScheduledSends, retry_after_seconds
 from bot.scheduler.core import JobKind, SendOutcome, SendScheduler, StreamHandle
 from bot.settings import Settings
@@ -89,6 +123,10 @@ _MARKS = {Outcome.STOPPED: "mark_stopped", Outcome.INTERRUPTED: "mark_interrupte
 MAX_PROMOTIONS = 3
 """High-priority frames one reply may queue because its draft looked full (a bound on a
 misjudged estimate; see :meth:`TelegramReply.update`)."""
+_STALE = Rendered("")
+"""What a classic chain taking over a rich reply's messages believes they show: never a
+real part (parts are never blank), so each is edited."""
+_FENCE_RE = re.compile(r"^ {0,3}(`{3,}|~{3,})(.*)$")
 
 
 @dataclass(frozen=True)
@@ -124,7 +162,12 @@ class ReplyFactory:
     ``no_drafts``: chats whose drafts were refused (400); ``drafts_available``: ``False``
     once the Bot API server answered ``sendMessageDraft`` 404 (it lacks the method).
     ``send_timeout``: seconds each message call may take
-    (:data:`~bot.reply.chain.SEND_TIMEOUT`; tests shorten it).
+    (:data:`~bot.reply.chain.SEND_TIMEOUT`; tests shorten it). ``formats``: where each
+    answer's format is read (:mod:`bot.conversation.formats`; ``None``: every answer
+    classic);
+    ``rich_available``: ``False`` once the server answered a rich message 404 (it has
+    none, Bot API before 10.1); ``no_rich_drafts``: chats whose rich drafts were refused
+    (400).
     """
 
     bot: Bot
@@ -134,7 +177,11 @@ class ReplyFactory:
     waiting_every: float = WAITING_EVERY
     drafts_available: bool = True
     send_timeout: float = SEND_TIMEOUT
+    formats: Formats | None = None
+    rich_available: bool = True
+    no_rich_drafts: set[int] = field(default_factory=set)
     _draft_ids: itertools.count[int] = field(default_factory=lambda: itertools.count(1))
+    _stoppable: dict[tuple[int, int], TelegramReply] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         """Let the bot's other sends into chats share the scheduler's budget: attach the
@@ -151,7 +198,8 @@ class ReplyFactory:
         show_reasoning: bool = True,
         on_forbidden: Callable[[], object] | None = None,
     ) -> TelegramReply:
-        """A reply to ``message``, in its chat and topic, in ``lang``."""
+        """A reply to ``message``, in its chat and topic, in ``lang``, in the format its
+        sender chose (read when the reply begins)."""
         return self.open_in(
             message.chat_id,
             private=message.chat.type == ChatType.PRIVATE,
@@ -160,6 +208,7 @@ class ReplyFactory:
             lang=lang,
             show_reasoning=show_reasoning,
             on_forbidden=on_forbidden,
+            user_id=message.from_user.id if message.from_user is not None else None,
         )
 
     def open_in(
@@ -172,17 +221,22 @@ class ReplyFactory:
         lang: Lang,
         show_reasoning: bool = True,
         on_forbidden: Callable[[], object] | None = None,
+        user_id: int | None = None,
     ) -> TelegramReply:
         """A reply in chat ``chat_id`` (a ``private`` chat, or a group's topic ``thread_id``)
         to message ``reply_to`` of that chat, in ``lang``: the chat need not be the
         question's (a group's answer in its asker's private chat,
-        :mod:`bot.conversation.private_answers`)."""
+        :mod:`bot.conversation.private_answers`). ``user_id`` is whose format it takes
+        (in a private chat its user's, whose id is the chat's, by default).
+        ``on_forbidden`` stops the turn: it is called when Telegram says the bot was
+        blocked, and when the user presses a rich draft's stop button."""
         drafts = (
             private
             and self.settings.use_drafts
             and self.drafts_available
             and chat_id not in self.no_drafts
         )
+        rich_drafts = private and self.settings.use_drafts and chat_id not in self.no_rich_drafts
         if drafts:
             interval = self.settings.draft_interval
         elif private:
@@ -197,16 +251,37 @@ class ReplyFactory:
             send_timeout=self.send_timeout,
         )
         handle = self.scheduler.open_stream(chat_id, min_interval=interval)
+        draft_id = next(self._draft_ids) if drafts or rich_drafts else None
         return TelegramReply(
             chain,
             handle,
             lang=lang,
             show_reasoning=show_reasoning,
-            draft_id=next(self._draft_ids) if drafts else None,
+            draft_id=draft_id if drafts else None,
             on_forbidden=on_forbidden,
             on_draft_failure=self._drafts_failed,
             waiting_every=self.waiting_every,
+            factory=self,
+            user_id=user_id if user_id is not None or not private else chat_id,
+            rich_draft_id=draft_id if rich_drafts else None,
         )
+
+    def stop_generation(self, chat_id: int, draft_id: int) -> bool:
+        """The user pressed the stop button of rich draft ``draft_id`` in ``chat_id``
+        (a ``stopped_message_generation`` update): stop that reply's turn as ``/stop``
+        does. False when no reply of this process shows that draft (it ended, or the
+        press is older than a restart)."""
+        reply = self._stoppable.get((chat_id, draft_id))
+        return reply is not None and reply.stop_pressed()
+
+    def _stoppable_from(self, reply: TelegramReply, chat_id: int, draft_id: int) -> None:
+        """``reply`` shows rich draft ``draft_id`` in ``chat_id`` with a stop button."""
+        self._stoppable[(chat_id, draft_id)] = reply
+
+    def _forget(self, reply: TelegramReply) -> None:
+        """``reply`` ended: its stop button no longer stops anything."""
+        for key in [k for k, v in self._stoppable.items() if v is reply]:
+            del self._stoppable[key]
 
     def _drafts_failed(self, chat_id: int, error: TelegramError) -> None:
         """Remember a refused draft: a 404 for the process, a 400 for the chat."""
@@ -217,12 +292,32 @@ class ReplyFactory:
         elif isinstance(error, BadRequest):
             self.no_drafts.add(chat_id)
 
+    def _rich_drafts_failed(self, chat_id: int, error: TelegramError) -> None:
+        """Remember a rich draft refused (not for its content): a 400 for the chat."""
+        if isinstance(error, BadRequest):
+            self.no_rich_drafts.add(chat_id)
+
+    def _rich_refused(self, error: RichRefused) -> None:
+        """A server without rich messages: off for the process, said once (WARNING)."""
+        if error.unsupported and self.rich_available:
+            log.warning(
+                "the Bot API server has no rich messages (%s); every answer is sent the "
+                "classic way until the bot restarts",
+                error.error.message,
+            )
+            self.rich_available = False
+
 
 class TelegramReply:
     """Shows one turn in one chat through the send scheduler.
 
     ``waiting_every``: seconds between two updates of the waiting text while no chunk
     has come (:data:`WAITING_EVERY` from the factory); ``None`` shows none.
+    ``factory`` (the :class:`ReplyFactory` that opened it; ``None``: classic only) gives
+    the format of the answer to ``user_id`` and the rich path's shared state;
+    ``rich_draft_id``: the draft a rich answer streams through (``None``: rich messages
+    and edits). ``chain`` is the classic chain, also while the answer is rich (its chat,
+    topic and ``reply_to`` are the reply's); :attr:`rich` the rich one, while rich.
     """
 
     def __init__(
@@ -236,6 +331,9 @@ class TelegramReply:
         on_forbidden: Callable[[], object] | None = None,
         on_draft_failure: Callable[[int, TelegramError], None] | None = None,
         waiting_every: float | None = None,
+        factory: ReplyFactory | None = None,
+        user_id: int | None = None,
+        rich_draft_id: int | None = None,
     ) -> None:
         self.chain = chain
         self.handle = handle
@@ -243,8 +341,14 @@ class TelegramReply:
         self.show_reasoning = show_reasoning
         self.draft_id = draft_id
         self.forbidden = False
+        self.rich: RichChain | None = None
+        """The rich chain while the answer is rich (set by :meth:`begin`)."""
         self._on_forbidden = on_forbidden
         self._on_draft_failure = on_draft_failure
+        self._factory = factory
+        self._user_id = user_id
+        self._classic_draft_id = draft_id
+        self._rich_draft_id = rich_draft_id
         self.on_first_message: Callable[[int], object] | None = None
         """Called once with the id of the reply's first message when it is sent."""
         self._state = StreamState()
@@ -258,6 +362,9 @@ class TelegramReply:
         self._waited: int | None = None  # whole seconds waited, shown until a chunk comes
         self._measured: tuple[int, int] | None = None  # (answer chars, units) at a step
         self._promotions = 0
+        self._hint = False  # a classic answer with a table or formula may carry the hint
+        self._base: int | None = None  # answer chars shown by a rich message sent unconfirmed
+        self._rich_shown = False  # the last rich frame had text (not just the placeholder)
         self._strings = ReplyStrings(
             thinking=t("thinking", lang),
             thought_for=t("thought_for", lang),
@@ -265,7 +372,9 @@ class TelegramReply:
         )
 
     async def begin(self) -> None:
-        """Show at once that the message arrived: an empty draft, or ``typing``."""
+        """Choose the format (:mod:`bot.conversation.formats`), then show at once that the
+        message arrived: an empty draft (a rich one: ``<tg-thinking>``), or ``typing``."""
+        await self._choose_format()
         if self.draft_id is not None:
             # The "Thinking…" placeholder is an action: it goes at once when the budget
             # has room, and under load it yields to answer text instead of delaying it.
@@ -274,6 +383,38 @@ class TelegramReply:
             self._typing = asyncio.create_task(self._keep_typing())
         if self._waiting_every is not None and self._waiting_every > 0:
             self._waiting = asyncio.create_task(self._keep_waiting(self._waiting_every))
+
+    async def _choose_format(self) -> None:
+        """Go rich when the user (or the group's default) chose it and the server has rich
+        messages; note whether a classic answer may carry the format hint."""
+        factory = self._factory
+        if factory is None or factory.formats is None:
+            return
+        choice = await factory.formats.choice(self._user_id, self.chain.chat_id)
+        self._hint = choice.hint and factory.rich_available
+        if not (choice.rich and factory.rich_available):
+            return
+        chain = self.chain
+        self.rich = RichChain(
+            chain.bot,
+            chain.chat_id,
+            reply_to=chain.reply_to,
+            thread_id=chain.thread_id,
+            send_timeout=chain.send_timeout,
+        )
+        self.draft_id = self._rich_draft_id
+        if self.draft_id is not None:
+            factory._stoppable_from(self, chain.chat_id, self.draft_id)
+
+    def stop_pressed(self) -> bool:
+        """The user pressed the stop button of this reply's rich draft: stop the turn, as
+        ``/stop`` does (the partial answer stays, marked stopped). False when this reply
+        cannot stop its turn (it was opened without ``on_forbidden``)."""
+        if self._on_forbidden is None:
+            return False
+        log.info("the stop button was pressed in chat %s", self.chain.chat_id)
+        self._on_forbidden()
+        return True
 
     def update(self, state: StreamState) -> None:
         """Note the newest text; queue a frame unless one is already waiting (O(1) per chunk).
@@ -294,7 +435,7 @@ class TelegramReply:
         if self.forbidden:
             self._stop_turn()  # again: the turn may have started after the refusal
             return
-        if self.chain.awaiting_final:  # the rest goes with the final frame (MessageChain)
+        if self._awaiting_final:  # the rest goes with the final frame (MessageChain)
             return
         if self._first_message_due(len(state.answer)):
             self._measured = None  # one promotion per step: the next step measures again
@@ -302,6 +443,16 @@ class TelegramReply:
             self._submit(self._frame(), "first")
         elif self._queued is None:
             self._submit(self._frame(), "intermediate")
+
+    @property
+    def _awaiting_final(self) -> bool:
+        """Whether the rest of the answer waits for the final frame (a send unconfirmed)."""
+        return (self.rich or self.chain).awaiting_final
+
+    @property
+    def _has_message(self) -> bool:
+        """True once the reply's first message exists."""
+        return (self.rich or self.chain).has_message
 
     def _first_message_due(self, chars: int) -> bool:
         """Whether the draft has likely outgrown one message while no message exists yet."""
@@ -323,19 +474,44 @@ class TelegramReply:
         if self.forbidden:
             return
         await self.handle.flush()
+        if self.rich is not None:
+            await self.rich.rewind()
         await self.chain.rewind()
+        self._base = None
         suffix = t("mark_retrying", self.lang) if state.notice is None else ""
         self._submit(self._frame(suffix=suffix), "intermediate")
 
     async def finish(self, state: StreamState, outcome: Outcome) -> None:
-        """Send the final text (marked when stopped or interrupted) and wait until it is shown."""
+        """Send the final text (marked when stopped or interrupted) and wait until it is shown.
+
+        A classic answer with a table or a formula, to a user who chose no format and was
+        not told yet, carries the format hint (``rich_hint``), once per user."""
         self._state = state
         marks = [t(_MARKS[outcome], self.lang)] if outcome in _MARKS else []
         if state.notice == RESTART_MARK:  # a shutdown ended it: its own mark says why
             marks = []
         if state.notice:
             marks.append(t(state.notice, self.lang))
+        if await self._hint_due(state):
+            marks.append(t("rich_hint", self.lang))
         await self._close(self._frame(suffix="\n".join(marks), final=True))
+
+    async def _hint_due(self, state: StreamState) -> bool:
+        """Whether this final frame carries the format hint (and it is now remembered)."""
+        factory = self._factory
+        if (
+            not self._hint
+            or self.rich is not None
+            or self.forbidden
+            or self._user_id is None
+            or factory is None
+            or factory.formats is None
+            or not factory.rich_available
+            or not wants_rich(state.answer)
+        ):
+            return False
+        self._hint = False
+        return await factory.formats.mark_hinted(self._user_id)
 
     async def fail(self, state: StreamState, error: ProviderError) -> None:
         """Keep any partial text, marked interrupted, and say what went wrong."""
@@ -356,6 +532,8 @@ class TelegramReply:
         await self._stop_typing()
         await self._stop_waiting()
         self.handle.cancel()
+        if self._factory is not None:
+            self._factory._forget(self)
 
     # ----- internals --------------------------------------------------------------
     def _frame(
@@ -364,24 +542,63 @@ class TelegramReply:
         self._version += 1
         return _Frame(self._version, suffix, final, fixed)
 
-    def _render(self, frame: _Frame) -> Rendered:
-        """The reply as it stands now (the newest text), with ``frame``'s mark."""
-        if frame.fixed is not None:
-            return frame.fixed
+    def _view(self) -> tuple[str, str]:
+        """The answer and reasoning to show: all of them, or, after a rich message was
+        sent unconfirmed as the live part, the answer after what it showed (a code
+        block it cut open opened again) and no reasoning (it showed that)."""
+        state = self._state
+        if self._base is None:
+            return state.answer, state.reasoning
+        return _after(state.answer, self._base), ""
+
+    def _suffix(self, frame: _Frame) -> str:
+        """``frame``'s mark, or the waiting text while nothing came."""
         state = self._state
         suffix = frame.suffix
         nothing_yet = not (state.answer or state.reasoning)
         if self._waited is not None and nothing_yet and not frame.final and not suffix:
             suffix = t("waiting", self.lang, seconds=self._waited)
+        return suffix
+
+    def _render(self, frame: _Frame) -> Rendered:
+        """The reply as it stands now (the newest text), with ``frame``'s mark."""
+        if frame.fixed is not None:
+            return frame.fixed
+        answer, reasoning = self._view()
         return compose_reply(
-            state.answer,
-            reasoning=state.reasoning,
-            thinking_seconds=round(state.thinking_seconds()) if state.reasoning else None,
+            answer,
+            reasoning=reasoning,
+            thinking_seconds=round(self._state.thinking_seconds()) if reasoning else None,
             show_reasoning=self.show_reasoning,
             partial=not frame.final,
             strings=self._strings,
-            suffix=suffix,
+            suffix=self._suffix(frame),
         )
+
+    def _render_rich(self, frame: _Frame, *, draft: bool) -> list[str]:
+        """The reply as rich Markdown, one text per message (``draft``: the last is a
+        draft, where the reasoning shows in ``<tg-thinking>``); a draft with nothing to
+        show yet is the ``<tg-thinking>`` placeholder."""
+        if frame.fixed is not None:
+            notice = escape_rich_text(frame.fixed.text)
+            parts = [notice] if notice.strip() else []
+        else:
+            answer, reasoning = self._view()
+            parts = render_rich_reply(
+                answer,
+                reasoning=reasoning,
+                thinking_seconds=self._state.thinking_seconds() if reasoning else None,
+                show_reasoning=self.show_reasoning,
+                partial=not frame.final,
+                draft=draft,
+                strings=self._strings,
+                suffix=self._suffix(frame),
+            )
+        self._rich_shown = bool(parts)
+        if not parts and draft:
+            placeholder = escape_rich_text(self._strings.thinking_untimed)
+            parts = [f"<tg-thinking>{placeholder}</tg-thinking>"]
+        return parts
 
     def _submit(self, frame: _Frame | _Typing, kind: JobKind) -> None:
         if kind == "intermediate" and not self._submitted:
@@ -398,7 +615,10 @@ class TelegramReply:
         self._closing = True
         if not self.forbidden:
             self._submit(final, "final")
-        if not await self.handle.close():
+        delivered = await self.handle.close()
+        if self._factory is not None:
+            self._factory._forget(self)
+        if not delivered:
             log.error("gave up delivering the final text of a reply to chat %s", self.chain.chat_id)
 
     async def _send(self, frame: _Frame | _Typing) -> SendOutcome:
@@ -414,20 +634,28 @@ class TelegramReply:
                 return SendOutcome.SENT
             if frame.version == self._queued:
                 self._queued = None  # chunks from now on need a new frame
-            if self.chain.awaiting_final and not frame.final:
+            if self._awaiting_final and not frame.final:
                 return SendOutcome.SENT  # moot: the rest goes with the final frame
-            drafting = self.draft_id is not None and not frame.final
-            draft_id = self.draft_id if drafting else None
-            whole = self._render(frame)
-            if drafting:
-                self._measured = (len(self._state.answer), whole.utf16_length)
-            done = await self.chain.step(whole, draft_id=draft_id)
-            self.handle.set_sends_owed(self.chain.sends_owed)
-            first = self.chain.message_ids[0] if self.chain.message_ids else None
+            if self.rich is not None:
+                done = await self._step_rich(self.rich, frame)
+            else:
+                drafting = self.draft_id is not None and not frame.final
+                draft_id = self.draft_id if drafting else None
+                whole = self._render(frame)
+                if drafting:
+                    self._measured = (len(self._state.answer), whole.utf16_length)
+                done = await self.chain.step(whole, draft_id=draft_id)
+            active = self.rich or self.chain
+            self.handle.set_sends_owed(active.sends_owed)
+            first = active.message_ids[0] if active.message_ids else None
             if self.on_first_message is not None and first is not None:
                 tell, self.on_first_message = self.on_first_message, None
                 tell(first)
+        except RichRefused as exc:
+            return self._rich_refused(frame, exc)
         except DraftRefused as exc:
+            if self.rich is not None:
+                return self._rich_drafts_refused(frame, exc.error)
             return self._drafts_refused(frame, whole, exc.error)
         except RetryAfter as exc:
             wait = retry_after_seconds(exc)
@@ -449,6 +677,9 @@ class TelegramReply:
                 exc.new_chat_id,
             )
             self.chain.move_to(int(exc.new_chat_id))
+            if self.rich is not None:
+                self.rich.move_to(int(exc.new_chat_id))
+            self._base = None  # it starts over there, whole
             return SendOutcome.RETRY
         except TelegramError as exc:  # InvalidToken, …: this reply cannot go on
             log.error("Telegram error while replying in chat %s: %s", self.chain.chat_id, exc)
@@ -456,6 +687,19 @@ class TelegramReply:
         if not done:
             self._again(frame, self._next_kind(frame))
         return SendOutcome.SENT
+
+    async def _step_rich(self, rich: RichChain, frame: _Frame) -> bool:
+        """One step of a rich frame (:meth:`RichChain.step`); a live part sent unconfirmed
+        makes the rest of the answer start after the text it showed (:meth:`_view`)."""
+        drafting = self.draft_id is not None and not frame.final
+        shown = len(self._state.answer)
+        parts = self._render_rich(frame, draft=drafting)
+        done = await rich.step(parts, draft_id=self.draft_id if drafting else None)
+        if rich.live_unconfirmed:
+            rich.rebase()
+            if not frame.final and frame.fixed is None:
+                self._base = shown
+        return done
 
     def _next_kind(self, frame: _Frame) -> JobKind:
         """The kind of the next step of a frame that froze a message and has more to show.
@@ -466,7 +710,7 @@ class TelegramReply:
         """
         if frame.final:
             return "final"
-        return "intermediate" if self.chain.has_message else "first"
+        return "intermediate" if self._has_message else "first"
 
     def _again(self, frame: _Frame, kind: JobKind) -> None:
         """Queue another step of ``frame``; moot for a non-final frame once the final one is
@@ -493,6 +737,57 @@ class TelegramReply:
             self._again(frame, "first")
         return SendOutcome.SENT
 
+    def _rich_drafts_refused(self, frame: _Frame | _Typing, error: TelegramError) -> SendOutcome:
+        """A rich draft refused for another reason than its content: go on with rich
+        messages and edits, the frame's text (if any) at once as the first message."""
+        log.info(
+            "rich drafts refused in chat %s (%s); using rich messages",
+            self.chain.chat_id,
+            error.message,
+        )
+        self.draft_id = None
+        if self._factory is not None:
+            self._factory._rich_drafts_failed(self.chain.chat_id, error)
+            self._factory._forget(self)
+        if self._typing is None and not self._closing:
+            self._typing = asyncio.create_task(self._keep_typing())
+        if isinstance(frame, _Frame) and self._rich_shown:
+            self._again(frame, "first")
+        return SendOutcome.SENT
+
+    def _rich_refused(self, frame: _Frame | _Typing, error: RichRefused) -> SendOutcome:
+        """Telegram refused this rich content (400), or has no rich messages (404): the
+        answer goes on the classic way, from this frame, at once."""
+        if self._factory is not None:
+            self._factory._rich_refused(error)
+        if not error.unsupported:
+            log.warning(
+                "Telegram refused a rich message in chat %s (%s); this answer is sent the "
+                "classic way",
+                self.chain.chat_id,
+                error.error.message,
+            )
+        self._to_classic()
+        if isinstance(frame, _Frame):
+            self._again(frame, self._next_kind(frame))
+        return SendOutcome.SENT
+
+    def _to_classic(self) -> None:
+        """Go on with the classic chain: it takes over the rich messages of the current
+        parts (edited into classic ones, never sent twice), its own drafts if any."""
+        rich, self.rich = self.rich, None
+        if rich is None:
+            return
+        if self._factory is not None:
+            self._factory._forget(self)
+        for message_id in rich.confirmed_after_frozen():
+            self.chain.message_ids.append(message_id)
+            self.chain.sent.append(_STALE)
+        self.chain.awaiting_final = rich.awaiting_final
+        self.draft_id = self._classic_draft_id
+        if self.draft_id is None and self._typing is None and not self._closing:
+            self._typing = asyncio.create_task(self._keep_typing())
+
     def _bad_request(self, frame: _Frame | _Typing, exc: BadRequest) -> SendOutcome:
         log.error("Telegram refused a reply frame in chat %s: %s", self.chain.chat_id, exc.message)
         return SendOutcome.DROP
@@ -503,7 +798,7 @@ class TelegramReply:
         clock = self.handle.clock
         await clock.sleep(TYPING_AFTER)
         for n in itertools.count():
-            if self.chain.has_message or self.forbidden:
+            if self._has_message or self.forbidden:
                 return
             self.handle.submit(_Typing(n), kind="action", send=self._send)
             await clock.sleep(TYPING_EVERY)
@@ -551,3 +846,22 @@ class TelegramReply:
         """Ask the turn to stop (``on_forbidden``: idempotent, so safe on every chunk)."""
         if self._on_forbidden is not None:
             self._on_forbidden()
+
+
+def _after(answer: str, start: int) -> str:
+    """``answer`` from character ``start`` on, as Markdown of its own: when ``start`` falls
+    inside a fenced code block, its opening fence line comes first."""
+    fence: tuple[str, str] | None = None  # (fence, its whole opening line) while open
+    for line in answer[:start].split("\n")[:-1]:  # the lines before the one cut
+        match = _FENCE_RE.match(line)
+        if match is None:
+            continue
+        marks = match[1]
+        if fence is None:
+            fence = (marks, line.strip())
+        elif marks[0] == fence[0][0] and len(marks) >= len(fence[0]) and not match[2].strip():
+            fence = None
+    rest = answer[start:]
+    if fence is not None:
+        return fence[1] + "\n" + rest
+    return rest
