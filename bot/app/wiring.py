@@ -32,8 +32,10 @@ from bot.app.platforms import build_catalogue, build_clients, check_default_mode
 from bot.app.services import open_configured_store, restore_sessions
 from bot.app.shutdown import DrainingUpdateProcessor, requeue_deferred
 from bot.app.updates import skipping_bot
+from bot.conversation.formats import Formats
 from bot.conversation.quota import QuotaLimits, Quotas
 from bot.conversation.turn import ConversationService
+from bot.reply.rich_api import RICH_ALLOWED_UPDATES
 from bot.reply.stream import ReplyFactory
 from bot.scheduler.clock import MonotonicClock
 from bot.scheduler.core import Limits, SendScheduler
@@ -51,6 +53,7 @@ from handlers.chat_admin import (
 from handlers.context import BotContext, Services
 from handlers.private_answers import switch_private_answers
 from handlers.reports import show_quota, show_stats
+from handlers.rich import StoppedGenerationHandler
 from storage import ConversationStore
 from storage.inflight import DeferredUpdates, InflightTurns
 from storage.usage import QuotaDay
@@ -67,8 +70,10 @@ __all__ = [
 
 log = logging.getLogger(__name__)
 
-ALLOWED_UPDATES = ["message", "callback_query", "channel_post"]
-"""The update types the bot asks Telegram for (polling and webhook alike)."""
+ALLOWED_UPDATES = ["message", "callback_query", "channel_post", *RICH_ALLOWED_UPDATES]
+"""The update types the bot asks Telegram for (polling and webhook alike); with
+``stopped_message_generation``, the stop button of a rich draft (:mod:`handlers.rich`),
+which an explicit list without it filters out (docs/telegram.md "Rich messages")."""
 COMMANDS = ("start", "help", "model", "settings", "reset", "stop", "retry", "usage", "shared",
             "quota", "stats", "system", "triggers", "private_answers")
 MAX_CONCURRENT_UPDATES = 512
@@ -96,8 +101,7 @@ async def build_services(
         store=store, clients=clients, catalogue=catalogue, default_model=default,
         system_prompt=settings.system_prompt, daily_turn_limit=settings.user_daily_turns,
         turns_per_minute=settings.user_turns_per_minute, observer=telemetry_of(app),
-        quotas=quotas_of(settings, store),
-        tracker=InflightTracker(InflightTurns(store.redis)),
+        tracker=InflightTracker(InflightTurns(store.redis)), quotas=quotas_of(settings, store),
     )
     log.info(
         "starting: platforms=%s default_model=%s models=%d storage=%s",
@@ -110,7 +114,7 @@ async def build_services(
     telemetry_of(app).watch_scheduler(scheduler)
     return Services(
         settings=settings, store=store, conversations=conversations, catalogue=catalogue,
-        replies=ReplyFactory(app.bot, settings, scheduler),
+        replies=ReplyFactory(app.bot, settings, scheduler, formats=Formats(store)),
     )
 
 
@@ -264,6 +268,8 @@ def build_application(
     # group -2: a group that became a supergroup takes its conversations along
     app.add_handler(MessageHandler(filters.StatusUpdate.MIGRATE, handlers.follow_migration),
                     group=-2)
+    # group -2: a rich draft's stop button stops its answer (it has no user for the gate)
+    app.add_handler(StoppedGenerationHandler(), group=-2)
     # group -1: the gate (duplicates, allow-list) runs before everything else
     app.add_handler(TypeHandler(object, handlers.gate_update), group=-1)
     # group 0: commands, then menus, then conversation messages
