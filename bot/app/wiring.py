@@ -101,7 +101,8 @@ async def build_services(
         store=store, clients=clients, catalogue=catalogue, default_model=default,
         system_prompt=settings.system_prompt, daily_turn_limit=settings.user_daily_turns,
         turns_per_minute=settings.user_turns_per_minute, observer=telemetry_of(app),
-        tracker=InflightTracker(InflightTurns(store.redis)), quotas=quotas_of(settings, store),
+        quotas=quotas_of(settings, store),
+        tracker=InflightTracker(InflightTurns(store.redis)),
     )
     log.info(
         "starting: platforms=%s default_model=%s models=%d storage=%s",
