@@ -10,46 +10,19 @@ from typing import Any
 import pytest
 
 from bot.app.platforms import build_catalogue, build_clients
-from bot.conversation.turn import ConversationService, Outcome, StreamState, TurnInput
-from providers.errors import ProviderError
-from storage import ConversationStore, open_store
+from bot.conversation.turn import ConversationService, Outcome, TurnInput
+from storage import ConversationStore
 from tests.bot.fake_providers import FakeChatService, clean_environment, make_settings
+from tests.bot.turn_fixtures import QuietSink, memory_store
 
 pytestmark = pytest.mark.timeout(20)
-
-
-class QuietSink:
-    """A ReplySink that only keeps the outcome."""
-
-    outcome: Outcome | None = None
-
-    async def begin(self) -> None:
-        """Nothing to show."""
-
-    def update(self, state: StreamState) -> None:
-        """Nothing to show."""
-
-    async def restart(self, state: StreamState) -> None:
-        """Nothing to show."""
-
-    async def finish(self, state: StreamState, outcome: Outcome) -> None:
-        """Keep the outcome."""
-        self.outcome = outcome
-
-    async def fail(self, state: StreamState, error: ProviderError) -> None:
-        """Keep the failure."""
-        self.outcome = Outcome.FAILED
-
-    async def abandon(self) -> None:
-        """Nothing to release."""
 
 
 @pytest.fixture
 async def store() -> AsyncIterator[ConversationStore]:
     """An embedded store."""
-    opened, _ = await open_store("memory://", max_turns=20, max_tokens=10000, ttl_seconds=600)
-    yield opened
-    await opened.aclose()
+    async with memory_store() as opened:
+        yield opened
 
 
 async def bodies_of_two_turns(

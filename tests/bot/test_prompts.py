@@ -26,11 +26,11 @@ from bot.conversation.chat_settings import (
 )
 from bot.conversation.prompts import CHAT_HEADING, USER_HEADING, combine_prompts
 from bot.conversation.scope import chat_of, chat_scope, local_scope, scope_of, user_scope
-from bot.conversation.turn import ConversationService, Outcome, StreamState, TurnInput
+from bot.conversation.turn import ConversationService, Outcome, TurnInput
 from providers.catalogue import Catalogue, ModelInfo, PlatformInfo
-from providers.errors import ProviderError
 from providers.types import AnswerDelta, ChatRequest, Chunk, Finish
 from storage import ConversationStore, open_store
+from tests.bot.turn_fixtures import QuietSink
 
 pytestmark = pytest.mark.timeout(20)
 
@@ -151,32 +151,6 @@ class RecordingClient:
 
     async def aclose(self) -> None:
         """Nothing to close."""
-
-
-class QuietSink:
-    """A ReplySink that keeps only the outcome."""
-
-    outcome: Outcome | None = None
-
-    async def begin(self) -> None:
-        """Nothing to show."""
-
-    def update(self, state: StreamState) -> None:
-        """Nothing to show."""
-
-    async def restart(self, state: StreamState) -> None:
-        """Nothing to show."""
-
-    async def finish(self, state: StreamState, outcome: Outcome) -> None:
-        """Keep the outcome."""
-        self.outcome = outcome
-
-    async def fail(self, state: StreamState, error: ProviderError) -> None:
-        """Keep the failure."""
-        self.outcome = Outcome.FAILED
-
-    async def abandon(self) -> None:
-        """Nothing to release."""
 
 
 @pytest.fixture

@@ -7,7 +7,6 @@ from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass, field
 
 import pytest
-import stamina
 
 from bot.conversation.turn import ConversationService, Outcome, StreamState, TurnInput
 from providers.catalogue import Catalogue, ModelInfo, PlatformInfo
@@ -18,7 +17,8 @@ from providers.errors import (
     TruncatedStream,
 )
 from providers.types import AnswerDelta, ChatRequest, Chunk, Finish, ReasoningDelta
-from storage import ConversationStore, StoredMessage, open_store
+from storage import ConversationStore, StoredMessage
+from tests.bot.turn_fixtures import memory_store, no_provider_waits
 
 pytestmark = pytest.mark.timeout(20)
 
@@ -102,25 +102,29 @@ def answer(*texts: str) -> Script:
 @pytest.fixture(autouse=True)
 def no_waits() -> Iterator[None]:
     """Provider retries do not sleep in tests (stamina's testing mode)."""
-    stamina.set_testing(True, attempts=10, cap=True)
-    yield
-    stamina.set_testing(False)
+    with no_provider_waits():
+        yield
 
 
 @pytest.fixture
 async def store() -> AsyncIterator[ConversationStore]:
     """An embedded store."""
-    opened, _ = await open_store("memory://", max_turns=20, max_tokens=10000, ttl_seconds=600)
-    yield opened
-    await opened.aclose()
+    async with memory_store() as opened:
+        yield opened
 
 
 def service(store: ConversationStore, client: FakeClient) -> ConversationService:
     """A service with one platform, ``fake``, and the system prompt "sys"."""
-    catalogue = Catalogue([PlatformInfo("fake", "Fake", "openai", "http://fake")], [MODEL],
-                          enabled=["fake"])
-    return ConversationService(store=store, clients={"fake": client}, catalogue=catalogue,
-                               default_model=MODEL, system_prompt="sys")
+    catalogue = Catalogue(
+        [PlatformInfo("fake", "Fake", "openai", "http://fake")], [MODEL], enabled=["fake"]
+    )
+    return ConversationService(
+        store=store,
+        clients={"fake": client},
+        catalogue=catalogue,
+        default_model=MODEL,
+        system_prompt="sys",
+    )
 
 
 async def test_completed_turn_stores_exchange_without_reasoning(store: ConversationStore) -> None:
@@ -131,8 +135,10 @@ async def test_completed_turn_stores_exchange_without_reasoning(store: Conversat
     assert outcome is Outcome.COMPLETED
     assert sink.events == ["begin", "finish"] and sink.final is not None
     assert sink.final.reasoning == "hmm" and sink.final.answer == "4"
-    assert await store.load_history("u:1") == [StoredMessage("user", "2+2?"),
-                                              StoredMessage("assistant", "4")]
+    assert await store.load_history("u:1") == [
+        StoredMessage("user", "2+2?"),
+        StoredMessage("assistant", "4"),
+    ]
 
 
 async def test_broken_stream_after_text_is_retried_once(store: ConversationStore) -> None:
@@ -148,13 +154,18 @@ async def test_broken_stream_after_text_is_retried_once(store: ConversationStore
 
 async def test_stream_broken_twice_keeps_partial_marked(store: ConversationStore) -> None:
     """When the retry breaks too, the partial text is kept, marked interrupted, and stored so."""
-    client = FakeClient([Script([AnswerDelta("one")], error=TruncatedStream("cut")),
-                         Script([AnswerDelta("two")], error=TruncatedStream("cut"))])
+    client = FakeClient(
+        [
+            Script([AnswerDelta("one")], error=TruncatedStream("cut")),
+            Script([AnswerDelta("two")], error=TruncatedStream("cut")),
+        ]
+    )
     sink = RecordingSink()
     outcome = await service(store, client).run_turn(TurnInput("u:1", 1, "q"), sink)
     assert outcome is Outcome.INTERRUPTED
     assert (await store.load_history("u:1"))[1] == StoredMessage(
-        "assistant", "two", interrupted=True)
+        "assistant", "two", interrupted=True
+    )
 
 
 async def test_failure_before_text_is_not_stored(store: ConversationStore) -> None:
@@ -169,10 +180,12 @@ async def test_failure_before_text_is_not_stored(store: ConversationStore) -> No
 async def test_context_too_long_drops_older_half_and_says_so(store: ConversationStore) -> None:
     """Context too long: the turn retries once with the newer half of history and a notice."""
     for n in range(4):
-        await store.append_exchange("u:1", StoredMessage("user", f"q{n}"),
-                                    StoredMessage("assistant", f"a{n}"))
-    client = FakeClient([Script([], error=ContextTooLongError("long", status=400)),
-                         answer("short enough")])
+        await store.append_exchange(
+            "u:1", StoredMessage("user", f"q{n}"), StoredMessage("assistant", f"a{n}")
+        )
+    client = FakeClient(
+        [Script([], error=ContextTooLongError("long", status=400)), answer("short enough")]
+    )
     sink = RecordingSink()
     outcome = await service(store, client).run_turn(TurnInput("u:1", 1, "q4"), sink)
     assert outcome is Outcome.COMPLETED
@@ -193,21 +206,23 @@ async def test_stop_closes_stream_and_stores_partial(store: ConversationStore) -
     assert await asyncio.wait_for(turn, 5) is Outcome.STOPPED
     assert client.closed_streams == 1 and not hold.is_set()
     assert (await store.load_history("u:1"))[1] == StoredMessage(
-        "assistant", "so far", interrupted=True)
+        "assistant", "so far", interrupted=True
+    )
     assert not conversations.stop("u:1"), "nothing left to stop"
 
 
 async def test_turns_of_one_conversation_run_one_at_a_time(store: ConversationStore) -> None:
     """A second turn waits for the first and sees its exchange in the history."""
     hold = asyncio.Event()
-    client = FakeClient([Script([AnswerDelta("first"), Finish("stop")], hold=hold),
-                         answer("second")])
+    client = FakeClient(
+        [Script([AnswerDelta("first"), Finish("stop")], hold=hold), answer("second")]
+    )
     conversations = service(store, client)
-    first = asyncio.create_task(conversations.run_turn(TurnInput("u:1", 1, "one"),
-                                                       RecordingSink()))
+    first = asyncio.create_task(conversations.run_turn(TurnInput("u:1", 1, "one"), RecordingSink()))
     await asyncio.sleep(0.05)
-    second = asyncio.create_task(conversations.run_turn(TurnInput("u:1", 1, "two"),
-                                                        RecordingSink()))
+    second = asyncio.create_task(
+        conversations.run_turn(TurnInput("u:1", 1, "two"), RecordingSink())
+    )
     await asyncio.sleep(0.05)
     assert len(client.requests) == 1, "the second turn waits for the lock"
     hold.set()
@@ -224,8 +239,10 @@ async def test_retry_last_replaces_the_answer(store: ConversationStore) -> None:
     outcome = await service(store, client).retry_last("u:1", 1, RecordingSink(), load_images=None)
     assert outcome is Outcome.COMPLETED
     assert [m.content for m in client.requests[0].messages] == ["sys", "q"]
-    assert await store.load_history("u:1") == [StoredMessage("user", "q"),
-                                              StoredMessage("assistant", "new")]
+    assert await store.load_history("u:1") == [
+        StoredMessage("user", "q"),
+        StoredMessage("assistant", "new"),
+    ]
 
 
 async def test_retry_last_that_fails_keeps_the_old_answer(store: ConversationStore) -> None:
@@ -262,5 +279,6 @@ async def test_length_finish_adds_a_notice(store: ConversationStore) -> None:
     client = FakeClient([Script([AnswerDelta("long…"), Finish("length")])])
     sink = RecordingSink()
     assert await service(store, client).run_turn(TurnInput("u:1", 1, "q"), sink) is (
-        Outcome.COMPLETED)
+        Outcome.COMPLETED
+    )
     assert sink.final is not None and sink.final.notice == "answer_cut_length"

@@ -6,12 +6,12 @@ from __future__ import annotations
 from collections.abc import AsyncIterator, Iterator
 
 import pytest
-import stamina
 
 from bot.conversation.turn import Outcome, TurnInput, is_empty_answer
 from providers.types import AnswerDelta, Chunk, Finish, ReasoningDelta
-from storage import ConversationStore, StoredMessage, open_store
+from storage import ConversationStore, StoredMessage
 from tests.bot.test_turn import FakeClient, RecordingSink, Script, answer, service
+from tests.bot.turn_fixtures import memory_store, no_provider_waits
 
 pytestmark = pytest.mark.timeout(20)
 
@@ -19,17 +19,15 @@ pytestmark = pytest.mark.timeout(20)
 @pytest.fixture(autouse=True)
 def no_waits() -> Iterator[None]:
     """Provider retries do not sleep in tests (stamina's testing mode)."""
-    stamina.set_testing(True, attempts=10, cap=True)
-    yield
-    stamina.set_testing(False)
+    with no_provider_waits():
+        yield
 
 
 @pytest.fixture
 async def store() -> AsyncIterator[ConversationStore]:
     """An embedded store."""
-    opened, _ = await open_store("memory://", max_turns=20, max_tokens=10000, ttl_seconds=600)
-    yield opened
-    await opened.aclose()
+    async with memory_store() as opened:
+        yield opened
 
 
 EMPTY_ANSWERS: dict[str, list[Chunk]] = {
