@@ -13,14 +13,12 @@ Markdown), ``render_split`` (UTF-16 splitting) and ``render_types`` (values).
 
 from __future__ import annotations
 
-import math
-from dataclasses import dataclass
-
 import telegramify_markdown
 from telegram.constants import MessageEntityType
 from telegramify_markdown.config import RenderConfig
 
 from bot.render.close import close_open_markdown
+from bot.render.frame import ELLIPSIS, ReplyStrings, frame_header, start_tail_at_break
 from bot.render.split import split_rendered
 from bot.render.types import Rendered, Span, Utf16Index, span_of, to_entity, utf16_len
 
@@ -51,7 +49,6 @@ _LIBRARY_ERRORS = (ValueError, IndexError, KeyError, TypeError, RecursionError, 
 # started answer (so the answer's first lines still fit in the first message).
 THINKING_TAIL_UNITS = 600
 REASONING_CAP_UNITS = 3000
-_ELLIPSIS = "…"
 # Telegram's per-message limits (Bot API sendMessage; docs/telegram.md).
 MAX_MESSAGE_UNITS = 4096
 MAX_ENTITIES = 100
@@ -62,19 +59,6 @@ _BLOWUP_SLACK = 16384
 
 # Text and its spans, while a frame is assembled.
 _Block = tuple[str, list[Span]]
-
-
-@dataclass(frozen=True)
-class ReplyStrings:
-    """User-facing texts of a reply frame; ``{seconds}`` is replaced by whole seconds.
-
-    The defaults are English; the bot's localisation passes its own.
-    """
-
-    thinking: str = "Thinking… {seconds}s"
-    thinking_untimed: str = "Thinking…"
-    thought_for: str = "Thought for {seconds}s"
-    thought_untimed: str = "Thought"
 
 
 def render_markdown(markdown: str, *, partial: bool = False) -> Rendered:
@@ -119,18 +103,22 @@ def compose_reply(
     the text is empty when there is nothing to show yet. ``thinking_seconds`` is
     rounded to whole seconds; None uses the untimed texts.
     """
-    seconds = thinking_seconds
     reasoning = reasoning.strip()
-    if reasoning and partial and not answer_markdown.strip():
-        header = _header(strings.thinking, strings.thinking_untimed, seconds)
+    thinking, header = frame_header(
+        strings,
+        reasoning=reasoning,
+        answer_markdown=answer_markdown,
+        partial=partial,
+        seconds=thinking_seconds,
+    )
+    if thinking:
         if show_reasoning:
             blocks = [_reasoning_block(header, _tail(reasoning, THINKING_TAIL_UNITS))]
         else:
             blocks = [_styled(header, MessageEntityType.ITALIC)]
     else:
-        title = _header(strings.thought_for, strings.thought_untimed, seconds)
         blocks = _answer_blocks(
-            answer_markdown, reasoning if show_reasoning else "", title, partial
+            answer_markdown, reasoning if show_reasoning else "", header, partial
         )
     if suffix.strip():
         blocks.append(_styled(suffix.strip(), MessageEntityType.ITALIC))
@@ -165,8 +153,13 @@ def render_reply(
     ``[]`` when there is nothing to show yet.
     """
     whole = compose_reply(
-        answer_markdown, reasoning=reasoning, thinking_seconds=thinking_seconds,
-        show_reasoning=show_reasoning, partial=partial, strings=strings, suffix=suffix,
+        answer_markdown,
+        reasoning=reasoning,
+        thinking_seconds=thinking_seconds,
+        show_reasoning=show_reasoning,
+        partial=partial,
+        strings=strings,
+        suffix=suffix,
     )
     return split_rendered(whole, max_units=MAX_MESSAGE_UNITS, max_entities=MAX_ENTITIES)
 
@@ -211,13 +204,6 @@ def _render_spans(markdown: str, *, partial: bool) -> _Block:
     return text, spans
 
 
-def _header(template: str, untimed: str, seconds: float | None) -> str:
-    """Fill ``template`` with whole ``seconds``; ``untimed`` when seconds are unknown."""
-    if seconds is None or not math.isfinite(seconds):
-        return untimed
-    return template.format(seconds=max(0, round(seconds)))
-
-
 def _tail(text: str, max_units: int) -> str:
     """Last <= ``max_units`` UTF-16 units of ``text``, started at a line or word when cut.
 
@@ -225,21 +211,14 @@ def _tail(text: str, max_units: int) -> str:
     """
     if len(text) <= max_units // 2 or utf16_len(text) <= max_units:
         return text
-    budget = max_units - len(_ELLIPSIS)
+    budget = max_units - len(ELLIPSIS)
     tail = text[-budget:]
     excess = utf16_len(tail) - budget
     cut = 0
     while excess > 0:  # drop leading characters until the tail fits
         excess -= 2 if ord(tail[cut]) > 0xFFFF else 1
         cut += 1
-    tail = tail[cut:]
-    window = len(tail) // 3
-    for separator in ("\n", " "):
-        found = tail.find(separator, 0, window)
-        if found >= 0:
-            tail = tail[found + 1 :]
-            break
-    return _ELLIPSIS + tail.lstrip()
+    return start_tail_at_break(tail[cut:])
 
 
 def _reasoning_block(header: str, body: str) -> _Block:

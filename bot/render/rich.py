@@ -28,10 +28,9 @@ when the user chose to hide it.
 
 from __future__ import annotations
 
-import math
 import re
 
-from bot.render.markdown import ReplyStrings
+from bot.render.frame import ELLIPSIS, ReplyStrings, frame_header, start_tail_at_break
 from bot.render.rich_close import close_rich_markdown
 from bot.render.rich_limits import RichLimits, RichSize, measure_rich
 from bot.render.rich_parse import ByteOffsets, clean_source, parse
@@ -59,7 +58,6 @@ THINKING_TAIL_CHARS = 600
 """Characters of reasoning shown while the model thinks (its tail), as the classic path."""
 REASONING_CAP_CHARS = 8000
 """Characters of reasoning kept (its tail) in the collapsed block above the answer."""
-_ELLIPSIS = "…"
 _INERT = {ch: f"&#{ord(ch)};" for ch in "\\`*_[]<>$|~=&!#"}
 _INERT_RE = re.compile(r"[\\`*_\[\]<>$|~=&!#]")
 _INERT_LINE_START_RE = re.compile(r"(?m)^[ \t]*([-+]|\d{1,9}(?=[.)]))")
@@ -108,8 +106,14 @@ def compose_rich_reply(
     """
     blocks: list[str] = []
     reasoning = clean_source(reasoning).strip()
-    if reasoning and partial and not answer_markdown.strip():
-        header = _header(strings.thinking, strings.thinking_untimed, thinking_seconds)
+    thinking, header = frame_header(
+        strings,
+        reasoning=reasoning,
+        answer_markdown=answer_markdown,
+        partial=partial,
+        seconds=thinking_seconds,
+    )
+    if thinking:
         if draft:
             shown = f"{header}\n{_tail_text(reasoning)}" if show_reasoning else header
             blocks.append(f"<tg-thinking>{_inert(shown)}</tg-thinking>")
@@ -120,9 +124,8 @@ def compose_rich_reply(
             blocks.append(_italic(header))
     else:
         if reasoning and show_reasoning:
-            title = _header(strings.thought_for, strings.thought_untimed, thinking_seconds)
             body = _reasoning_markdown(reasoning, REASONING_CAP_CHARS, partial=False)
-            blocks.append(_details(title, body))
+            blocks.append(_details(header, body))
         answer = render_rich_markdown(answer_markdown, partial=partial)
         if answer.strip():
             blocks.append(answer)
@@ -163,13 +166,6 @@ def render_rich_reply(
     return split_rich_markdown(whole, limits)
 
 
-def _header(template: str, untimed: str, seconds: float | None) -> str:
-    """Fill ``template`` with whole ``seconds``; ``untimed`` when seconds are unknown."""
-    if seconds is None or not math.isfinite(seconds):
-        return untimed
-    return template.format(seconds=max(0, round(seconds)))
-
-
 def _details(summary: str, body: str) -> str:
     """A collapsed ``<details>`` block in Telegram's Markdown form (the opening tag and
     summary, a blank line, the Markdown body, a blank line, ``</details>``)."""
@@ -202,14 +198,7 @@ def _tail_text(text: str, max_chars: int = THINKING_TAIL_CHARS) -> str:
     marked "…" when cut."""
     if len(text) <= max_chars:
         return text
-    tail = text[-(max_chars - len(_ELLIPSIS)) :]
-    window = len(tail) // 3
-    for separator in ("\n", " "):
-        found = tail.find(separator, 0, window)
-        if found >= 0:
-            tail = tail[found + 1 :]
-            break
-    return _ELLIPSIS + tail.lstrip()
+    return start_tail_at_break(text[-(max_chars - len(ELLIPSIS)) :])
 
 
 def _reasoning_markdown(reasoning: str, max_chars: int, *, partial: bool) -> str:
@@ -218,7 +207,7 @@ def _reasoning_markdown(reasoning: str, max_chars: int, *, partial: bool) -> str
     text = reasoning
     if len(text) > max_chars:
         cut = len(text) - max_chars
-        text = _ELLIPSIS + "\n\n" + text[_block_start_after(text, cut) :].lstrip("\n")
+        text = ELLIPSIS + "\n\n" + text[_block_start_after(text, cut) :].lstrip("\n")
     return render_rich_markdown(text, partial=partial)
 
 
