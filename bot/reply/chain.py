@@ -36,13 +36,19 @@ import logging
 from dataclasses import dataclass, field
 from typing import Final
 
-import httpx
-from telegram import Bot, ReplyParameters
+from telegram import Bot
 from telegram.error import BadRequest, Forbidden, InvalidToken, TelegramError, TimedOut
 
 from bot.render.markdown import Rendered, slice_rendered, split_rendered
+from bot.reply.chain_common import (
+    first_reply,
+    log_if_unconfirmed,
+    sends_owed,
+    unconfirmed,
+    unsend_after_kept,
+)
 
-__all__ = ["SEND_TIMEOUT", "DraftRefused", "MessageChain"]
+__all__ = ["SEND_TIMEOUT", "DraftRefused", "MessageChain", "unconfirmed"]
 
 log = logging.getLogger(__name__)
 
@@ -53,10 +59,6 @@ defaults are 5 s). Telegram answers in well under a second normally, but under l
 takes longer and still carries the call out; 30 s stays inside the scheduler's give-up
 time (``REPLY_GIVE_UP_SECONDS``, 300 s) and keeps a stuck call from holding its reply
 for long."""
-
-_NOT_SENT: Final = (httpx.ConnectTimeout, httpx.PoolTimeout, httpx.WriteTimeout)
-"""Timeouts that leave the request unwritten (PTB ``HTTPXRequest`` raises them as the
-cause of ``TimedOut``): Telegram cannot have carried out the call."""
 
 
 class DraftRefused(Exception):
@@ -71,11 +73,6 @@ class DraftRefused(Exception):
         """Wrap Telegram's answer ``error``."""
         super().__init__(error.message)
         self.error = error
-
-
-def unconfirmed(error: TimedOut) -> bool:
-    """Whether Telegram may have carried out the call that timed out with ``error``."""
-    return not isinstance(error.__cause__, _NOT_SENT)
 
 
 @dataclass
@@ -158,13 +155,13 @@ class MessageChain:
 
     def _sends_owed(self, parts: list[Rendered]) -> int:
         """The calls the final text will likely need, given the unfrozen ``parts`` now."""
-        base = self.frozen
-        stale = sum(
-            1
-            for offset, part in enumerate(parts[:-1])
-            if base + offset >= len(self.sent) or self.sent[base + offset] != part
+        return sends_owed(
+            parts,
+            sent=self.sent,
+            message_ids=self.message_ids,
+            base=self.frozen,
+            skip_unconfirmed=False,
         )
-        return stale + 2
 
     async def _draft(self, draft_id: int, part: Rendered) -> None:
         try:
@@ -202,17 +199,9 @@ class MessageChain:
         Messages sent unconfirmed cannot be changed: they stay, and the new text starts
         after the last of them.
         """
-        keep = max((i + 1 for i, m in enumerate(self.message_ids) if m is None), default=0)
-        for message_id in self.message_ids[keep + 1 :]:
-            if message_id is None:  # none after keep; for the type checker
-                continue
-            try:
-                await self.bot.delete_message(self.chat_id, message_id)
-            except TelegramError as exc:
-                log.info("could not delete reply message %s: %s", message_id, exc)
-        del self.message_ids[keep + 1 :]
-        del self.sent[keep + 1 :]
-        self.frozen = keep
+        self.frozen = await unsend_after_kept(
+            self.bot, self.chat_id, self.message_ids, self.sent, log
+        )
         self.frozen_units = 0
         self.awaiting_final = False
 
@@ -226,11 +215,7 @@ class MessageChain:
 
     async def _send(self, part: Rendered) -> int | None:
         """Send ``part`` as a new message; its id, or ``None`` when unconfirmed."""
-        reply = (
-            ReplyParameters(self.reply_to, allow_sending_without_reply=True)
-            if self.reply_to and not self.message_ids
-            else None
-        )
+        reply = first_reply(self.reply_to, self.message_ids)
         timeout = self.send_timeout
         try:
             try:
@@ -256,14 +241,8 @@ class MessageChain:
                     write_timeout=timeout,
                 )
         except TimedOut as exc:
-            if not unconfirmed(exc):
+            if not log_if_unconfirmed(exc, "sendMessage", self.chat_id, self.send_timeout, log):
                 raise
-            log.warning(
-                "sendMessage to chat %s got no answer within %.0f s; it may have been "
-                "delivered, so it is not sent again",
-                self.chat_id,
-                self.send_timeout,
-            )
             return None
         return message.message_id
 

@@ -33,10 +33,11 @@ from __future__ import annotations
 import logging
 from dataclasses import dataclass, field
 
-from telegram import Bot, ReplyParameters
+from telegram import Bot
 from telegram.error import BadRequest, Forbidden, TelegramError, TimedOut
 
-from bot.reply.chain import SEND_TIMEOUT, DraftRefused, unconfirmed
+from bot.reply.chain import SEND_TIMEOUT, DraftRefused
+from bot.reply.chain_common import first_reply, log_if_unconfirmed, sends_owed, unsend_after_kept
 from bot.reply.rich_api import (
     edit_message_rich_text,
     is_rich_rejected,
@@ -133,14 +134,13 @@ class RichChain:
 
     def _sends_owed(self, parts: list[str]) -> int:
         """The calls the final text will likely need, given the current ``parts``."""
-        base = self.frozen
-        stale = sum(
-            1
-            for offset, part in enumerate(parts[:-1])
-            if base + offset >= len(self.sent)
-            or (self.sent[base + offset] != part and self.message_ids[base + offset] is not None)
+        return sends_owed(
+            parts,
+            sent=self.sent,
+            message_ids=self.message_ids,
+            base=self.frozen,
+            skip_unconfirmed=True,
         )
-        return stale + 2
 
     def rebase(self) -> None:
         """After the live part was sent unconfirmed: it stays as sent, the next parts go
@@ -182,11 +182,7 @@ class RichChain:
 
     async def _send(self, part: str) -> int | None:
         """Send ``part`` as a new rich message; its id, or ``None`` when unconfirmed."""
-        reply = (
-            ReplyParameters(self.reply_to, allow_sending_without_reply=True)
-            if self.reply_to and not self.message_ids
-            else None
-        )
+        reply = first_reply(self.reply_to, self.message_ids)
         try:
             message = await send_rich_message(
                 self.bot,
@@ -197,14 +193,8 @@ class RichChain:
                 request_timeout=self.send_timeout,
             )
         except TimedOut as exc:
-            if not unconfirmed(exc):
+            if not log_if_unconfirmed(exc, "sendRichMessage", self.chat_id, self.send_timeout, log):
                 raise
-            log.warning(
-                "sendRichMessage to chat %s got no answer within %.0f s; it may have been "
-                "delivered, so it is not sent again",
-                self.chat_id,
-                self.send_timeout,
-            )
             return None
         except TelegramError as exc:
             refusal = _refusal(exc)
@@ -254,17 +244,9 @@ class RichChain:
         and the new text starts after the last of them, as in
         :meth:`bot.reply.chain.MessageChain.rewind`.
         """
-        keep = max((i + 1 for i, m in enumerate(self.message_ids) if m is None), default=0)
-        for message_id in self.message_ids[keep + 1 :]:
-            if message_id is None:  # none after keep; for the type checker
-                continue
-            try:
-                await self.bot.delete_message(self.chat_id, message_id)
-            except TelegramError as exc:
-                log.info("could not delete reply message %s: %s", message_id, exc)
-        del self.message_ids[keep + 1 :]
-        del self.sent[keep + 1 :]
-        self.frozen = keep
+        self.frozen = await unsend_after_kept(
+            self.bot, self.chat_id, self.message_ids, self.sent, log
+        )
         self.awaiting_final = False
         self.live_unconfirmed = False
 
