@@ -2,7 +2,7 @@
 
 Run from the repository root::
 
-    python -m bench.streaming                      # all three scenarios, both formats (~7 min)
+    python -m bench.streaming                      # all three scenarios, both formats (~5 min)
     python -m bench.streaming --format classic     # all three, classic messages only
     python -m bench.streaming --scenario chats --format rich   # one scenario, rich messages
     python -m bench.streaming --scenario private --tokens 200 --rate 100   # a quick look
