@@ -91,7 +91,8 @@ def _run(settings: Settings) -> int:
     from bot.app.polling import run_polling
 
     run_polling(
-        build_application(settings), grace=settings.shutdown_grace_seconds,
+        build_application(settings),
+        grace=settings.shutdown_grace_seconds,
         allowed_updates=ALLOWED_UPDATES,
     )
     return 0

@@ -147,8 +147,7 @@ _TEXTS: dict[str, dict[Lang, str]] = {
         "zh": "已取消本群自己的额度；本群每日 token 额度现为：{limit}。",
     },
     "quota_too_high": {
-        "en": "The bot allows this group at most {limit:token|tokens} a day; "
-        "choose that or fewer.",
+        "en": "The bot allows this group at most {limit:token|tokens} a day; choose that or fewer.",
         "zh": "机器人允许本群每天最多使用 {limit} 个 token；请设置不超过这个数的值。",
     },
     "quota_bad": {
@@ -191,8 +190,7 @@ _TEXTS: dict[str, dict[Lang, str]] = {
     },
     "stats_unknown_user": {"en": "user {user_id}", "zh": "用户 {user_id}"},
     "stats_refused": {
-        "en": "Sorry, these statistics are for the bot's operators, and in a group for "
-        "its admins.",
+        "en": "Sorry, these statistics are for the bot's operators, and in a group for its admins.",
         "zh": "抱歉，统计信息仅供机器人管理员查看；群管理员可以在本群查看本群的统计。",
     },
     "stats_csv_caption": {"en": "Usage, last 7 days", "zh": "最近 7 天的用量"},

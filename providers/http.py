@@ -83,10 +83,12 @@ def provider_transport() -> httpx.AsyncBaseTransport:
     ssl_context = httpx.create_ssl_context()
 
     def session() -> aiohttp.ClientSession:
-        connector = aiohttp.TCPConnector(limit=MAX_STREAMS, ssl=ssl_context,
-                                         keepalive_timeout=KEEPALIVE_EXPIRY)
-        return aiohttp.ClientSession(connector=connector, cookie_jar=aiohttp.DummyCookieJar(),
-                                     trust_env=True)
+        connector = aiohttp.TCPConnector(
+            limit=MAX_STREAMS, ssl=ssl_context, keepalive_timeout=KEEPALIVE_EXPIRY
+        )
+        return aiohttp.ClientSession(
+            connector=connector, cookie_jar=aiohttp.DummyCookieJar(), trust_env=True
+        )
 
     return AiohttpTransport(client=session)
 

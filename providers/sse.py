@@ -112,9 +112,7 @@ class OpenAIStreamDecoder:
     :meth:`finish` when neither ``[DONE]`` nor a ``finish_reason`` arrived.
     """
 
-    def __init__(
-        self, *, provider: str = "", model: str = "", secrets: Sequence[str] = ()
-    ) -> None:
+    def __init__(self, *, provider: str = "", model: str = "", secrets: Sequence[str] = ()) -> None:
         self.provider = provider
         self.model = model
         self._secrets = tuple(secrets)

@@ -46,7 +46,6 @@ def _partial_tag_length(text: str, tag: str) -> int:
     return 0
 
 
-
 class ThinkSplitter(Protocol):
     """What a client needs from a think-tag splitter (:class:`ThinkTagSplitter` is one).
 
@@ -61,6 +60,7 @@ class ThinkSplitter(Protocol):
     def flush(self) -> list[AnswerDelta | ReasoningDelta]:
         """Return the held-back text at the end of the stream."""
         ...
+
 
 class ThinkTagSplitter:
     """Incremental splitter of content deltas into reasoning and answer pieces.

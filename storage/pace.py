@@ -35,8 +35,12 @@ class QuestionPace:
             raise ValueError("per_minute must be >= 1")
         self.per_minute = per_minute
         pool = redis_client.connection_pool  # RedisStorage's docstring: ``connection_pool``
-        storage = RedisStorage(_POOL_URI, implementation="redispy", key_prefix=PACE_PREFIX,
-                               connection_pool=pool)  # type: ignore[arg-type]  # typed too narrowly
+        storage = RedisStorage(
+            _POOL_URI,
+            implementation="redispy",
+            key_prefix=PACE_PREFIX,
+            connection_pool=pool,  # type: ignore[arg-type]  # typed too narrowly
+        )
         self._limiter = MovingWindowRateLimiter(storage)
         self._item = RateLimitItemPerMinute(per_minute)
 

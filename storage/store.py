@@ -421,7 +421,11 @@ class ConversationStore:
         scope_key = key(scope, "usage")
         async with self.redis.pipeline(transaction=False) as pipe:
             self.usage.queue_record(
-                pipe, user_id=user_id, tokens=tokens, model=model, platform=platform,
+                pipe,
+                user_id=user_id,
+                tokens=tokens,
+                model=model,
+                platform=platform,
                 chat_id=chat_id,
             )
             pipe.hincrby(scope_key, "requests", 1)

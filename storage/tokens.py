@@ -30,9 +30,7 @@ _CJK_RANGES = (
 )
 
 
-_CJK_RUN = re.compile(
-    "[" + "".join(f"{chr(low)}-{chr(high)}" for low, high in _CJK_RANGES) + "]+"
-)
+_CJK_RUN = re.compile("[" + "".join(f"{chr(low)}-{chr(high)}" for low, high in _CJK_RANGES) + "]+")
 """A run of CJK characters; one regex scan instead of a Python loop per character."""
 
 

@@ -197,7 +197,12 @@ def server_config(asgi: Starlette, *, host: str, port: int) -> uvicorn.Config:
         logger.handlers.clear()
         logger.propagate = True
     return uvicorn.Config(
-        asgi, host=host, port=port, log_config=None, log_level="warning", lifespan="off",
+        asgi,
+        host=host,
+        port=port,
+        log_config=None,
+        log_level="warning",
+        lifespan="off",
         timeout_graceful_shutdown=SHUTDOWN_REQUESTS_SECONDS,
     )
 
@@ -247,7 +252,8 @@ async def serve_webhook(settings: Settings) -> None:
             await uvicorn.Server(config).serve()
             signals.stop.set()  # uvicorn took the first signal; a next one hurries
             await wind_down(
-                asgi.state.application, grace=settings.shutdown_grace_seconds,
+                asgi.state.application,
+                grace=settings.shutdown_grace_seconds,
                 hurry=signals.hurry,
             )
 

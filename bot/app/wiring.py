@@ -74,8 +74,22 @@ ALLOWED_UPDATES = ["message", "callback_query", "channel_post", *RICH_ALLOWED_UP
 """The update types the bot asks Telegram for (polling and webhook alike); with
 ``stopped_message_generation``, the stop button of a rich draft (:mod:`handlers.rich`),
 which an explicit list without it filters out (docs/telegram.md "Rich messages")."""
-COMMANDS = ("start", "help", "model", "settings", "reset", "stop", "retry", "usage", "shared",
-            "quota", "stats", "system", "triggers", "private_answers")
+COMMANDS = (
+    "start",
+    "help",
+    "model",
+    "settings",
+    "reset",
+    "stop",
+    "retry",
+    "usage",
+    "shared",
+    "quota",
+    "stats",
+    "system",
+    "triggers",
+    "private_answers",
+)
 MAX_CONCURRENT_UPDATES = 512
 
 BotApplication = Application[Any, BotContext, dict[Any, Any], dict[Any, Any], AppData, Any]
@@ -98,23 +112,36 @@ async def build_services(
     telemetry_of(app).watch_redis(store.redis)
     await restore_sessions(store, clients)
     conversations = ConversationService(
-        store=store, clients=clients, catalogue=catalogue, default_model=default,
-        system_prompt=settings.system_prompt, daily_turn_limit=settings.user_daily_turns,
-        turns_per_minute=settings.user_turns_per_minute, observer=telemetry_of(app),
+        store=store,
+        clients=clients,
+        catalogue=catalogue,
+        default_model=default,
+        system_prompt=settings.system_prompt,
+        daily_turn_limit=settings.user_daily_turns,
+        turns_per_minute=settings.user_turns_per_minute,
+        observer=telemetry_of(app),
         quotas=quotas_of(settings, store),
         tracker=InflightTracker(InflightTurns(store.redis)),
     )
     log.info(
         "starting: platforms=%s default_model=%s models=%d storage=%s",
         ", ".join(f"{p.name}@{p.base_url}" for p in catalogue.platforms() if p.name in clients),
-        default.key, len(catalogue.enabled_models()), "embedded" if embedded else "redis",
+        default.key,
+        len(catalogue.enabled_models()),
+        "embedded" if embedded else "redis",
     )
-    scheduler = SendScheduler(limits=limits_of(settings), clock=MonotonicClock(),
-                              give_up_seconds=settings.reply_give_up_seconds)
+    scheduler = SendScheduler(
+        limits=limits_of(settings),
+        clock=MonotonicClock(),
+        give_up_seconds=settings.reply_give_up_seconds,
+    )
     await scheduler.start()
     telemetry_of(app).watch_scheduler(scheduler)
     return Services(
-        settings=settings, store=store, conversations=conversations, catalogue=catalogue,
+        settings=settings,
+        store=store,
+        conversations=conversations,
+        catalogue=catalogue,
         replies=ReplyFactory(app.bot, settings, scheduler, formats=Formats(store)),
     )
 
@@ -124,9 +151,11 @@ def quotas_of(settings: Settings, store: ConversationStore) -> Quotas:
     ``CHAT_DAILY_TOKENS``), on a quota day starting at ``QUOTA_RESET_HOUR`` in
     ``QUOTA_TIMEZONE`` (set on the store's usage ledger)."""
     store.usage.day = QuotaDay(ZoneInfo(settings.quota_timezone), settings.quota_reset_hour)
-    limits = QuotaLimits(user_daily_turns=settings.user_daily_turns,
-                         user_daily_tokens=settings.user_daily_tokens,
-                         chat_daily_tokens=settings.chat_daily_tokens)
+    limits = QuotaLimits(
+        user_daily_turns=settings.user_daily_turns,
+        user_daily_tokens=settings.user_daily_tokens,
+        chat_daily_tokens=settings.chat_daily_tokens,
+    )
     return Quotas(store, limits)
 
 
@@ -179,7 +208,10 @@ async def _logged(work: Awaitable[None]) -> None:
 
 
 async def _post_init(
-    app: BotApplication, *, settings: Settings, transport: httpx.AsyncBaseTransport | None,
+    app: BotApplication,
+    *,
+    settings: Settings,
+    transport: httpx.AsyncBaseTransport | None,
     lifecycle: _Lifecycle,
 ) -> None:
     services = app.bot_data.services = await build_services(settings, app, transport=transport)
@@ -234,7 +266,9 @@ async def started(app: BotApplication) -> AsyncIterator[BotApplication]:
 
 
 def build_application(
-    settings: Settings, *, transport: httpx.AsyncBaseTransport | None = None,
+    settings: Settings,
+    *,
+    transport: httpx.AsyncBaseTransport | None = None,
     polling: bool = True,
 ) -> BotApplication:
     """Build the Application for ``settings``; services start in ``post_init``.
@@ -251,15 +285,21 @@ def build_application(
     if not polling:
         builder = builder.updater(None)
     app: BotApplication = (
-        builder
-        .bot(skipping_bot(settings.telegram_bot_token.get_secret_value(),
-                          base_url=settings.telegram_base_url,
-                          base_file_url=settings.telegram_base_file_url,
-                          make_request=telemetry.counting_request))
+        builder.bot(
+            skipping_bot(
+                settings.telegram_bot_token.get_secret_value(),
+                base_url=settings.telegram_base_url,
+                base_file_url=settings.telegram_base_file_url,
+                make_request=telemetry.counting_request,
+            )
+        )
         .context_types(context_types)
         .concurrent_updates(DrainingUpdateProcessor(MAX_CONCURRENT_UPDATES))
-        .post_init(functools.partial(_post_init, settings=settings, transport=transport,
-                                     lifecycle=lifecycle))
+        .post_init(
+            functools.partial(
+                _post_init, settings=settings, transport=transport, lifecycle=lifecycle
+            )
+        )
         .post_shutdown(functools.partial(_post_shutdown, lifecycle=lifecycle))
         .build()
     )
@@ -267,8 +307,9 @@ def build_application(
     # group -3: every update is counted, duplicates included
     app.add_handler(TypeHandler(Update, telemetry.count_update), group=-3)
     # group -2: a group that became a supergroup takes its conversations along
-    app.add_handler(MessageHandler(filters.StatusUpdate.MIGRATE, handlers.follow_migration),
-                    group=-2)
+    app.add_handler(
+        MessageHandler(filters.StatusUpdate.MIGRATE, handlers.follow_migration), group=-2
+    )
     # group -2: a rich draft's stop button stops its answer (it has no user for the gate)
     app.add_handler(StoppedGenerationHandler(), group=-2)
     # group -1: the gate (duplicates, allow-list) runs before everything else

@@ -109,8 +109,9 @@ class _Album(Generic[T]):
 class AlbumSlot(Generic[T]):
     """One update's place in an album; ``first`` is True for the update that runs the turn."""
 
-    def __init__(self, collector: AlbumCollector[T], key: AlbumKey | None,
-                 album: _Album[T], index: int) -> None:
+    def __init__(
+        self, collector: AlbumCollector[T], key: AlbumKey | None, album: _Album[T], index: int
+    ) -> None:
         self._collector = collector
         self._key = key
         self._album = album
@@ -149,8 +150,13 @@ class AlbumCollector(Generic[T]):
     updates queued behind itself.
     """
 
-    def __init__(self, *, window: float = 1.0, give_up: float = 30.0,
-                 clock: Callable[[], float] = time.monotonic) -> None:
+    def __init__(
+        self,
+        *,
+        window: float = 1.0,
+        give_up: float = 30.0,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
         self.window = window
         self.give_up = give_up
         self._clock = clock

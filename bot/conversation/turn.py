@@ -177,8 +177,9 @@ class ConversationService:
         # the daily quotas (bot.conversation.quota); by default only daily_turn_limit
         self.quotas = quotas or Quotas(store, QuotaLimits(user_daily_turns=daily_turn_limit))
         self.turns_per_minute = turns_per_minute
-        self._pace = (QuestionPace(store.redis, per_minute=turns_per_minute)
-                      if turns_per_minute else None)
+        self._pace = (
+            QuestionPace(store.redis, per_minute=turns_per_minute) if turns_per_minute else None
+        )
         self.clients = clients
         self.catalogue = catalogue
         self.default_model = default_model
@@ -193,8 +194,12 @@ class ConversationService:
         not allowed there; then the group's default, then the bot's
         (:func:`bot.conversation.chat_settings.pick_model`)."""
         stored = await self.store.get_model(scope)
-        return pick_model(stored, enabled=self.enabled_models(),
-                          chat=await self.chat_settings(scope), fallback=self.default_model)
+        return pick_model(
+            stored,
+            enabled=self.enabled_models(),
+            chat=await self.chat_settings(scope),
+            fallback=self.default_model,
+        )
 
     async def set_model(self, scope: str, key: str) -> ModelInfo | None:
         """Choose the model ``key`` for ``scope``; ``None`` when it is not enabled, or not
@@ -227,8 +232,9 @@ class ConversationService:
         group's (:func:`bot.conversation.prompts.combine_prompts` gives the order)."""
         chat = await self.chat_settings(turn.scope)
         user = await load_user_prompt(self.store, turn.user_id)
-        return combine_prompts(self.system_prompt, user=user,
-                               chat=chat.prompt if chat is not None else "")
+        return combine_prompts(
+            self.system_prompt, user=user, chat=chat.prompt if chat is not None else ""
+        )
 
     async def reset(self, scope: str) -> None:
         """Forget the history of ``scope`` (the model choice and options stay)."""
@@ -305,10 +311,16 @@ class ConversationService:
             try:
                 images = (
                     await load_images(user.image_file_ids)
-                    if load_images is not None and user.image_file_ids else ()
+                    if load_images is not None and user.image_file_ids
+                    else ()
                 )
-                turn = TurnInput(scope=turn_scope, user_id=user_id, text=user.content,
-                                 images=images, image_file_ids=user.image_file_ids)
+                turn = TurnInput(
+                    scope=turn_scope,
+                    user_id=user_id,
+                    text=user.content,
+                    images=images,
+                    image_file_ids=user.image_file_ids,
+                )
                 async with self._tracker.track(turn, sink):
                     outcome = await self._locked_turn(turn, sink, history=None)
                 ended = True
@@ -340,16 +352,31 @@ class ConversationService:
             self._report_turn(turn.scope, model, ended, state, time.monotonic() - started)
 
     def _report_turn(
-        self, scope: str, model: ModelInfo | None, outcome: str, state: StreamState,
+        self,
+        scope: str,
+        model: ModelInfo | None,
+        outcome: str,
+        state: StreamState,
         seconds: float,
     ) -> None:
         key = model.key if model is not None else "unknown"
-        log.info("turn: scope=%s model=%s outcome=%s tokens=%d seconds=%.2f",
-                 scope_digest(scope), key, outcome, state.usage_tokens, seconds)
+        log.info(
+            "turn: scope=%s model=%s outcome=%s tokens=%d seconds=%.2f",
+            scope_digest(scope),
+            key,
+            outcome,
+            state.usage_tokens,
+            seconds,
+        )
         self._observer.turn_ended(key, outcome, seconds)
 
     async def _answer_locked(
-        self, turn: TurnInput, sink: ReplySink, model: ModelInfo, state: StreamState, *,
+        self,
+        turn: TurnInput,
+        sink: ReplySink,
+        model: ModelInfo,
+        state: StreamState,
+        *,
         history: list[StoredMessage] | None,
     ) -> Outcome:
         client = self.clients[model.platform]
@@ -357,9 +384,13 @@ class ConversationService:
             history = await self.store.load_history(turn.scope)
         stop = self._stops[turn.scope] = asyncio.Event()
         try:
-            outcome = Outcome.STOPPED if self._restarting else (
-                await self._stream_with_context_retry(
-                    client, model, turn, history, state, sink, stop
+            outcome = (
+                Outcome.STOPPED
+                if self._restarting
+                else (
+                    await self._stream_with_context_retry(
+                        client, model, turn, history, state, sink, stop
+                    )
                 )
             )
         except ProviderError as exc:
@@ -404,8 +435,12 @@ class ConversationService:
             if not history:
                 raise
             kept = _drop_older_half(history)
-            log.info("context too long for %s: kept %d of %d messages", model.key,
-                     len(kept), len(history))
+            log.info(
+                "context too long for %s: kept %d of %d messages",
+                model.key,
+                len(kept),
+                len(history),
+            )
             state.reset()
             await sink.restart(state)
             state.notice = "older_dropped"
@@ -422,9 +457,7 @@ class ConversationService:
         stop: asyncio.Event,
     ) -> Outcome:
         request = self._build_request(model, history, turn, await self.system_prompt_for(turn))
-        work = asyncio.ensure_future(
-            self._stream_twice(client, request, state, sink, model.key)
-        )
+        work = asyncio.ensure_future(self._stream_twice(client, request, state, sink, model.key))
         stopper = asyncio.ensure_future(stop.wait())
         try:
             await asyncio.wait({work, stopper}, return_when=asyncio.FIRST_COMPLETED)
@@ -444,7 +477,11 @@ class ConversationService:
         return outcome
 
     async def _stream_twice(
-        self, client: ChatClient, request: ChatRequest, state: StreamState, sink: ReplySink,
+        self,
+        client: ChatClient,
+        request: ChatRequest,
+        state: StreamState,
+        sink: ReplySink,
         model: str,
     ) -> Outcome:
         try:
@@ -466,7 +503,11 @@ class ConversationService:
             return Outcome.INTERRUPTED
 
     async def _stream_once(
-        self, client: ChatClient, request: ChatRequest, state: StreamState, sink: ReplySink,
+        self,
+        client: ChatClient,
+        request: ChatRequest,
+        state: StreamState,
+        sink: ReplySink,
         model: str,
     ) -> None:
         started = time.monotonic()
@@ -478,8 +519,13 @@ class ConversationService:
         self._observer.stream_ended(model, time.monotonic() - started)
 
     async def _read_stream(
-        self, client: ChatClient, request: ChatRequest, state: StreamState, sink: ReplySink,
-        model: str, started: float,
+        self,
+        client: ChatClient,
+        request: ChatRequest,
+        state: StreamState,
+        sink: ReplySink,
+        model: str,
+        started: float,
     ) -> None:
         waiting = True  # for the first text
         async with contextlib.aclosing(stream_with_retries(client, request)) as chunks:
@@ -516,7 +562,8 @@ class ConversationService:
         if chunk.finish_reason in _BLOCKED_FINISH and not state.answer.strip():
             raise ContentBlockedError(
                 f"answer stopped by the provider's safety review ({chunk.finish_reason})",
-                status=0, model=request.model,
+                status=0,
+                model=request.model,
             )
         if chunk.finish_reason == "length":
             state.notice = "answer_cut_length"
@@ -554,8 +601,12 @@ class ConversationService:
         answer = StoredMessage("assistant", text, interrupted=outcome is not Outcome.COMPLETED)
         if await self.store.save_exchange(turn.scope, user, answer):  # logged if not
             await self.store.count_usage(
-                turn.scope, user_id=turn.user_id, tokens=state.usage_tokens, model=model.key,
-                platform=model.platform, chat_id=chat_of(turn.scope),
+                turn.scope,
+                user_id=turn.user_id,
+                tokens=state.usage_tokens,
+                model=model.key,
+                platform=model.platform,
+                chat_id=chat_of(turn.scope),
             )
 
 

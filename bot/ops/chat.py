@@ -292,7 +292,10 @@ async def _chat(
         return 2
     clients = build_clients(settings, transport=transport)
     service = ConversationService(
-        store=store, clients=clients, catalogue=catalogue, default_model=default,
+        store=store,
+        clients=clients,
+        catalogue=catalogue,
+        default_model=default,
         system_prompt=settings.system_prompt,
     )
     try:

@@ -16,9 +16,18 @@ from bot.settings import ConfigError, Settings, load_settings
 
 pytestmark = pytest.mark.timeout(30)
 
-_ENV_NAMES = ("TELEGRAM_BOT_TOKEN", "TELEGRAM_BASE_URL", "OPENAI_BASE_URL", "OPENAI_MODELS",
-              "REDIS_URL", "DEFAULT_MODEL", "CUSTOM_PROVIDERS", "HISTORY_MAX_TURNS",
-              "WEBHOOK_URL", "WEBHOOK_SECRET")
+_ENV_NAMES = (
+    "TELEGRAM_BOT_TOKEN",
+    "TELEGRAM_BASE_URL",
+    "OPENAI_BASE_URL",
+    "OPENAI_MODELS",
+    "REDIS_URL",
+    "DEFAULT_MODEL",
+    "CUSTOM_PROVIDERS",
+    "HISTORY_MAX_TURNS",
+    "WEBHOOK_URL",
+    "WEBHOOK_SECRET",
+)
 
 
 @pytest.fixture(autouse=True)
@@ -72,13 +81,17 @@ def test_bad_custom_providers_json_is_one_line(monkeypatch: pytest.MonkeyPatch) 
         load_settings()
 
 
-@pytest.mark.parametrize(("url", "secret", "expected"), [
-    ("http://bot.example.org/hook", "s3cret", r"^WEBHOOK_URL is invalid: must be an https://"),
-    ("https://bot.example.org/hook", "", r"WEBHOOK_SECRET must be set with WEBHOOK_URL"),
-    ("https://bot.example.org/hook", "has space", r"^WEBHOOK_SECRET is invalid: must be 1-256"),
-])
-def test_webhook_settings_are_checked(monkeypatch: pytest.MonkeyPatch, url: str, secret: str,
-                                      expected: str) -> None:
+@pytest.mark.parametrize(
+    ("url", "secret", "expected"),
+    [
+        ("http://bot.example.org/hook", "s3cret", r"^WEBHOOK_URL is invalid: must be an https://"),
+        ("https://bot.example.org/hook", "", r"WEBHOOK_SECRET must be set with WEBHOOK_URL"),
+        ("https://bot.example.org/hook", "has space", r"^WEBHOOK_SECRET is invalid: must be 1-256"),
+    ],
+)
+def test_webhook_settings_are_checked(
+    monkeypatch: pytest.MonkeyPatch, url: str, secret: str, expected: str
+) -> None:
     """Webhook mode needs an HTTPS URL and a secret token of the Bot API's alphabet; the
     error never shows the secret."""
     monkeypatch.setenv("TELEGRAM_BOT_TOKEN", "123:abc")
@@ -130,8 +143,15 @@ def test_webhook_url_runs_the_webhook_server(monkeypatch: pytest.MonkeyPatch) ->
 def test_python_m_bot_has_no_traceback(tmp_path: object) -> None:
     """The real process with no configuration exits 2 with no traceback."""
     env = {"PATH": "/usr/bin:/bin", "HOME": str(tmp_path)}
-    done = subprocess.run([sys.executable, "-m", "bot"], capture_output=True, text=True,
-                          env=env, cwd=str(tmp_path), timeout=20, check=False)
+    done = subprocess.run(
+        [sys.executable, "-m", "bot"],
+        capture_output=True,
+        text=True,
+        env=env,
+        cwd=str(tmp_path),
+        timeout=20,
+        check=False,
+    )
     assert done.returncode == 2
     assert "Traceback" not in done.stderr and "TELEGRAM_BOT_TOKEN" in done.stderr
 
@@ -143,8 +163,9 @@ def test_redacting_filter_scrubs_messages_and_tracebacks() -> None:
     try:
         raise RuntimeError(f"POST https://api.telegram.org/bot{token}/getMe failed")
     except RuntimeError:
-        record = logging.LogRecord("x", logging.ERROR, __file__, 1, "url %s", (token,),
-                                   sys.exc_info())
+        record = logging.LogRecord(
+            "x", logging.ERROR, __file__, 1, "url %s", (token,), sys.exc_info()
+        )
     assert redactor.filter(record)
     assert token not in record.getMessage() and "url ***" in record.getMessage()
     assert "bot***/getMe" in record.getMessage()
@@ -157,8 +178,7 @@ def test_env_example_lists_every_setting() -> None:
     from bot.settings import Settings
 
     example = (Path(__file__).parents[2] / ".env.example").read_text(encoding="utf-8")
-    missing = [name.upper() for name in Settings.model_fields
-               if f"{name.upper()}=" not in example]
+    missing = [name.upper() for name in Settings.model_fields if f"{name.upper()}=" not in example]
     assert missing == []
 
 

@@ -29,8 +29,9 @@ def decoded(data: bytes) -> Image.Image:
     return image
 
 
-def halves(size: tuple[int, int], left: tuple[int, int, int],
-           right: tuple[int, int, int]) -> Image.Image:
+def halves(
+    size: tuple[int, int], left: tuple[int, int, int], right: tuple[int, int, int]
+) -> Image.Image:
     """An RGB image whose left half is ``left`` and right half is ``right``."""
     image = Image.new("RGB", size, right)
     image.paste(left, (0, 0, size[0] // 2, size[1]))

@@ -112,9 +112,7 @@ def test_no_model_enabled_names_every_way_to_enable_one() -> None:
     assert message.endswith("OPENAI_BASE_URL with OPENAI_MODELS, or CUSTOM_PROVIDERS")
 
 
-@pytest.mark.parametrize(
-    "spec", [pytest.param(s, id=s.name) for s in BUILTIN_PLATFORMS if s.hosts]
-)
+@pytest.mark.parametrize("spec", [pytest.param(s, id=s.name) for s in BUILTIN_PLATFORMS if s.hosts])
 def test_endpoints_on_a_platforms_host_get_its_quirks(spec: PlatformSpec) -> None:
     """A custom endpoint on a registry row's host gets that row's quirks."""
     endpoint = CustomEndpoint(

@@ -21,7 +21,7 @@ def test_slice_rebases_entities_and_keeps_language() -> None:
     whole = render_markdown("**粗体** 😀 text\n\n```python\nprint(1)\nprint(2)\n```")
     cut = utf16_len("粗体 😀 te")
     tail = slice_rendered(whole, cut)
-    assert tail.text == whole.text[len("粗体 😀 te"):]
+    assert tail.text == whole.text[len("粗体 😀 te") :]
     pre = [e for e in tail.entities if e.type == "pre"]
     assert pre and pre[0].language == "python"
     for entity in tail.entities:
@@ -34,7 +34,8 @@ def test_render_reply_equals_split_of_compose() -> None:
     strings = ReplyStrings()
     markdown = ("para " * 300 + "\n\n") * 5
     assert render_reply(markdown, partial=False, strings=strings) == split_rendered(
-        compose_reply(markdown, partial=False, strings=strings))
+        compose_reply(markdown, partial=False, strings=strings)
+    )
 
 
 @settings(max_examples=60, deadline=None)

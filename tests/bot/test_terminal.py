@@ -65,7 +65,9 @@ def test_conversation_model_switch_and_reset() -> None:
     assert roles_and_contents(first) == [("system", "be brief"), ("user", "hello")]
     assert second["model"] == "m2"
     assert roles_and_contents(second) == [
-        ("system", "be brief"), ("user", "hello"), ("assistant", "Echo: hello"),
+        ("system", "be brief"),
+        ("user", "hello"),
+        ("assistant", "Echo: hello"),
         ("user", "second"),
     ]
     assert roles_and_contents(third) == [("system", "be brief"), ("user", "third")]
@@ -107,9 +109,7 @@ def test_provider_error_is_explained_and_the_chat_goes_on() -> None:
 @pytest.mark.timeout(20)
 def test_broken_stream_is_retried_with_a_notice() -> None:
     """A stream cut after text was shown prints the retry notice, then the whole new answer."""
-    service = FakeChatService(
-        script=[Reply("partial answ", truncated=True), Reply("full answer")]
-    )
+    service = FakeChatService(script=[Reply("partial answ", truncated=True), Reply("full answer")])
     status, output = chat(service, "go\n")
     assert status == 0
     assert "partial answ\n[connection lost, retrying]\nfull answer\n" in output

@@ -33,16 +33,22 @@ async def test_text_message_gets_one_streamed_reply(world: World, bot: BotRunner
     world.openai.script.append(Answer(answer, piece=4, delay=0.01, first_delay=0.4))
     async with bot():
         world.telegram.push_text(chat_id=CHAT, user_id=USER, text="hi there")
-        await settle(lambda: len(world.openai.answers) == 1 and bool(
-            world.telegram.bot_messages(CHAT)) and world.telegram.bot_messages(CHAT)[-1].text
-            == rendered_parts(answer)[0][0])
+        await settle(
+            lambda: (
+                len(world.openai.answers) == 1
+                and bool(world.telegram.bot_messages(CHAT))
+                and world.telegram.bot_messages(CHAT)[-1].text == rendered_parts(answer)[0][0]
+            )
+        )
         await asyncio.sleep(0.2)
     messages = world.telegram.bot_messages(CHAT)
     assert [(m.text, m.entities) for m in messages] == rendered_parts(answer)
     assert world.telegram.calls_of("sendChatAction"), "typing was shown first"
     history = await stored_history(world.redis_url, f"u:{USER}", 2)
-    assert [(m["role"], m["content"]) for m in history] == [("user", "hi there"),
-                                                            ("assistant", answer)]
+    assert [(m["role"], m["content"]) for m in history] == [
+        ("user", "hi there"),
+        ("assistant", answer),
+    ]
 
 
 async def test_reset_empties_history(world: World, bot: BotRunner) -> None:
@@ -52,8 +58,9 @@ async def test_reset_empties_history(world: World, bot: BotRunner) -> None:
         await settle(lambda: len(world.openai.answers) == 1)
         assert len(await stored_history(world.redis_url, f"u:{USER}", 2)) == 2
         world.telegram.push_text(chat_id=CHAT, user_id=USER, text="/reset")
-        await settle(lambda: any(m.text == t("reset_done", "en")
-                                 for m in world.telegram.bot_messages(CHAT)))
+        await settle(
+            lambda: any(m.text == t("reset_done", "en") for m in world.telegram.bot_messages(CHAT))
+        )
     assert await history_of(world.redis_url, f"u:{USER}") == []
 
 
@@ -65,8 +72,9 @@ async def test_model_button_changes_model(world: World, bot: BotRunner) -> None:
         menu = next(m for m in world.telegram.bot_messages(CHAT) if m.reply_markup)
         buttons = [b for row in menu.reply_markup["inline_keyboard"] for b in row]
         target = next(b for b in buttons if "model-b" in b["text"])
-        world.telegram.push_callback(chat_id=CHAT, user_id=USER, message_id=menu.message_id,
-                                     data=target["callback_data"])
+        world.telegram.push_callback(
+            chat_id=CHAT, user_id=USER, message_id=menu.message_id, data=target["callback_data"]
+        )
         await settle(lambda: bool(world.telegram.calls_of("answerCallbackQuery")))
         world.telegram.push_text(chat_id=CHAT, user_id=USER, text="which model?")
         await settle(lambda: len(world.openai.requests) == 1)
@@ -80,8 +88,9 @@ async def test_button_press_by_someone_else_is_refused(world: World, bot: BotRun
         await settle(lambda: any(m.reply_markup for m in world.telegram.bot_messages(CHAT)))
         menu = next(m for m in world.telegram.bot_messages(CHAT) if m.reply_markup)
         data = menu.reply_markup["inline_keyboard"][-1][0]["callback_data"]
-        world.telegram.push_callback(chat_id=CHAT, user_id=999, message_id=menu.message_id,
-                                     data=data)
+        world.telegram.push_callback(
+            chat_id=CHAT, user_id=999, message_id=menu.message_id, data=data
+        )
         await settle(lambda: bool(world.telegram.calls_of("answerCallbackQuery")))
         world.telegram.push_text(chat_id=CHAT, user_id=USER, text="still a?")
         await settle(lambda: len(world.openai.requests) == 1)
@@ -97,13 +106,20 @@ async def test_back_to_back_messages_answered_in_order(world: World, bot: BotRun
     async with bot():
         world.telegram.push_text(chat_id=CHAT, user_id=USER, text="question one")
         world.telegram.push_text(chat_id=CHAT, user_id=USER, text="question two")
-        await settle(lambda: len(world.openai.requests) == 2 and len(
-            world.telegram.bot_messages(CHAT)) == 2 and world.telegram.bot_messages(
-            CHAT)[-1].text == "second answer")
+        await settle(
+            lambda: (
+                len(world.openai.requests) == 2
+                and len(world.telegram.bot_messages(CHAT)) == 2
+                and world.telegram.bot_messages(CHAT)[-1].text == "second answer"
+            )
+        )
     first, second = world.openai.requests
     assert first["messages"][-1]["content"] == "question one"
     assert [m["content"] for m in second["messages"][1:]] == [
-        "question one", "first answer", "question two"]
+        "question one",
+        "first answer",
+        "question two",
+    ]
     assert [m.text for m in world.telegram.bot_messages(CHAT)] == ["first answer", "second answer"]
 
 
@@ -114,8 +130,11 @@ async def test_provider_500_gives_clear_message_and_stores_nothing(
     world.openai.script += [Failure(500, message="boom")] * 3
     async with bot():
         world.telegram.push_text(chat_id=CHAT, user_id=USER, text="will fail")
-        await settle(lambda: any(m.text == t("error_server", "en")
-                                 for m in world.telegram.bot_messages(CHAT)))
+        await settle(
+            lambda: any(
+                m.text == t("error_server", "en") for m in world.telegram.bot_messages(CHAT)
+            )
+        )
     assert len(world.openai.requests) == 3, "two retries after the first failure"
     assert await history_of(world.redis_url, f"u:{USER}") == []
 
@@ -125,8 +144,9 @@ async def test_new_application_continues_conversation(world: World, bot: BotRunn
     world.openai.script.append(Answer("I will remember 42."))
     async with bot():
         world.telegram.push_text(chat_id=CHAT, user_id=USER, text="remember 42")
-        await settle(lambda: any(m.text == "I will remember 42."
-                                 for m in world.telegram.bot_messages(CHAT)))
+        await settle(
+            lambda: any(m.text == "I will remember 42." for m in world.telegram.bot_messages(CHAT))
+        )
         await asyncio.sleep(0.1)
     async with bot():
         world.telegram.push_text(chat_id=CHAT, user_id=USER, text="what number?")
@@ -148,5 +168,6 @@ async def test_default_answer_renders_in_full(world: World, bot: BotRunner) -> N
     async with bot():
         world.telegram.push_text(chat_id=CHAT, user_id=USER, text="echo")
         expected = rendered_parts(default_answer({"messages": [{"content": "echo"}]}))
-        await settle(lambda: [(m.text, m.entities) for m in world.telegram.bot_messages(CHAT)]
-                     == expected)
+        await settle(
+            lambda: [(m.text, m.entities) for m in world.telegram.bot_messages(CHAT)] == expected
+        )

@@ -65,8 +65,9 @@ async def test_captioned_photo_reaches_a_vision_model(world: World, bot: BotRunn
     file_id = world.telegram.add_file(png_bytes())
     world.openai.script.append(Answer("Red and blue."))
     async with bot(openai_vision_models=["model-a"]):
-        world.telegram.push_photo(chat_id=CHAT, user_id=USER, file_id=file_id,
-                                  caption="What colours?")
+        world.telegram.push_photo(
+            chat_id=CHAT, user_id=USER, file_id=file_id, caption="What colours?"
+        )
         await settle(lambda: replied(world, CHAT, "Red and blue."))
     assert world.telegram.downloads == [f"photos/{file_id}.jpg"]
     (request,) = world.openai.requests
@@ -77,9 +78,7 @@ async def test_captioned_photo_reaches_a_vision_model(world: World, bot: BotRunn
         assert sent.size == (1568, 784)
 
 
-async def test_non_vision_model_refuses_and_stores_nothing(
-    world: World, bot: BotRunner
-) -> None:
+async def test_non_vision_model_refuses_and_stores_nothing(world: World, bot: BotRunner) -> None:
     """With a model without vision the user is told to pick a 👁 model; nothing is sent or kept."""
     file_id = world.telegram.add_file(png_bytes())
     async with bot():
@@ -98,8 +97,9 @@ async def test_history_keeps_the_file_id_not_the_bytes(world: World, bot: BotRun
     file_id = world.telegram.add_file(png_bytes())
     world.openai.script += [Answer("A flag."), Answer("Yes.")]
     async with bot(openai_vision_models=["model-a"]):
-        world.telegram.push_photo(chat_id=CHAT, user_id=USER, file_id=file_id,
-                                  caption="What is it?")
+        world.telegram.push_photo(
+            chat_id=CHAT, user_id=USER, file_id=file_id, caption="What is it?"
+        )
         await settle(lambda: replied(world, CHAT, "A flag."))
         world.telegram.push_text(chat_id=CHAT, user_id=USER, text="Sure?")
         await settle(lambda: replied(world, CHAT, "Yes."))
@@ -118,10 +118,10 @@ async def test_album_is_answered_as_one_turn(world: World, bot: BotRunner) -> No
     first, second = world.telegram.add_file(png_bytes()), world.telegram.add_file(png_bytes())
     world.openai.script.append(Answer("Two pictures."))
     async with bot(openai_vision_models=["model-a"]):
-        world.telegram.push_photo(chat_id=CHAT, user_id=USER, file_id=first,
-                                  caption="Compare", media_group_id="g1")
-        world.telegram.push_photo(chat_id=CHAT, user_id=USER, file_id=second,
-                                  media_group_id="g1")
+        world.telegram.push_photo(
+            chat_id=CHAT, user_id=USER, file_id=first, caption="Compare", media_group_id="g1"
+        )
+        world.telegram.push_photo(chat_id=CHAT, user_id=USER, file_id=second, media_group_id="g1")
         await settle(lambda: replied(world, CHAT, "Two pictures."))
         await asyncio.sleep(0.3)
     (request,) = world.openai.requests
@@ -139,8 +139,9 @@ async def test_image_document_without_caption_gets_default_prompt(
     file_id = world.telegram.add_file(png_bytes((300, 200)))
     world.openai.script.append(Answer("好的。"))
     async with bot(openai_vision_models=["model-a"]):
-        world.telegram.push_photo(chat_id=CHAT, user_id=USER, file_id=file_id, as_document=True,
-                                  language_code="zh-hans")
+        world.telegram.push_photo(
+            chat_id=CHAT, user_id=USER, file_id=file_id, as_document=True, language_code="zh-hans"
+        )
         await settle(lambda: replied(world, CHAT, "好的。"))
     content = user_content(world.openai.requests[0])
     assert text_parts(content) == [t("image_prompt", "zh")]
@@ -159,31 +160,42 @@ async def test_undecodable_image_gets_a_clear_message(world: World, bot: BotRunn
     assert len(world.telegram.bot_messages(CHAT)) == 1
 
 
-async def test_file_over_20_mb_is_refused_before_download(
-    world: World, bot: BotRunner
-) -> None:
+async def test_file_over_20_mb_is_refused_before_download(world: World, bot: BotRunner) -> None:
     """A file announced larger than 20 MB gets the too-large text and is never downloaded."""
     file_id = world.telegram.add_file(png_bytes((50, 50)))
     async with bot(openai_vision_models=["model-a"]):
-        world.telegram.push_photo(chat_id=CHAT, user_id=USER, file_id=file_id, as_document=True,
-                                  file_size=MAX_DOWNLOAD_BYTES + 1)
+        world.telegram.push_photo(
+            chat_id=CHAT,
+            user_id=USER,
+            file_id=file_id,
+            as_document=True,
+            file_size=MAX_DOWNLOAD_BYTES + 1,
+        )
         await settle(lambda: replied(world, CHAT, t("image_too_large", "en")))
     assert world.telegram.downloads == []
     assert world.openai.requests == []
 
 
-async def test_group_photo_is_answered_only_when_addressed(
-    world: World, bot: BotRunner
-) -> None:
+async def test_group_photo_is_answered_only_when_addressed(world: World, bot: BotRunner) -> None:
     """In a group a photo without a mention is ignored; one whose caption mentions the bot is
     answered, without the mention in the question."""
     file_id = world.telegram.add_file(png_bytes((200, 200)))
     world.openai.script.append(Answer("A square."))
     async with bot(openai_vision_models=["model-a"]):
-        world.telegram.push_photo(chat_id=GROUP, user_id=USER, file_id=file_id,
-                                  caption="just sharing", chat_type="supergroup")
-        world.telegram.push_photo(chat_id=GROUP, user_id=USER, file_id=file_id,
-                                  caption=f"@{BOT_USERNAME} what shape?", chat_type="supergroup")
+        world.telegram.push_photo(
+            chat_id=GROUP,
+            user_id=USER,
+            file_id=file_id,
+            caption="just sharing",
+            chat_type="supergroup",
+        )
+        world.telegram.push_photo(
+            chat_id=GROUP,
+            user_id=USER,
+            file_id=file_id,
+            caption=f"@{BOT_USERNAME} what shape?",
+            chat_type="supergroup",
+        )
         await settle(lambda: replied(world, GROUP, "A square."))
     (request,) = world.openai.requests
     assert text_parts(user_content(request)) == ["what shape?"]

@@ -74,8 +74,10 @@ def has_entity(entities: Entities, kind: str, *, at: int | None = None) -> bool:
 
 async def test_drafts_then_one_final_message(world: World, bot: BotRunner) -> None:
     """With drafts on: an empty draft, growing draft frames, then one exact sendMessage."""
-    answer = ("Drafts **stream** the answer in a private chat, piece by piece, "
-              "until the *whole* text is there.\n\n- one\n- two")
+    answer = (
+        "Drafts **stream** the answer in a private chat, piece by piece, "
+        "until the *whole* text is there.\n\n- one\n- two"
+    )
     world.openai.script.append(Answer(answer, piece=6, delay=0.02))
     expected = parts_of(rendered(answer))
     async with bot(use_drafts=True, **FAST):
@@ -100,8 +102,9 @@ async def test_a_full_first_message_goes_before_the_answer_ends(
 ) -> None:
     """Drafts every 30 s: once the answer outgrows one message, that message is sent at once
     (a high-priority frame), not left to the next draft turn or the final."""
-    answer = "".join(f"Paragraph {n}: " + "streaming text that fills a message. " * 6 + "\n\n"
-                     for n in range(24))
+    answer = "".join(
+        f"Paragraph {n}: " + "streaming text that fills a message. " * 6 + "\n\n" for n in range(24)
+    )
     parts = parts_of(rendered(answer))
     assert len(parts) == 2
     hold = asyncio.Event()
@@ -125,16 +128,19 @@ async def test_draft_failure_falls_back_to_edits(world: World, bot: BotRunner) -
     """A refused draft switches the chat to message edits; the text stays exact, and stays so."""
     first = "The first answer starts in a draft and ends in an edited message, " * 6
     second = "The second answer uses edits directly, with no draft at all. " * 2
-    world.openai.script += [Answer(first, piece=6, delay=0.03),
-                            Answer(second, piece=6, delay=0.03)]
+    world.openai.script += [Answer(first, piece=6, delay=0.03), Answer(second, piece=6, delay=0.03)]
     async with bot(use_drafts=True, **FAST):
         world.telegram.push_text(chat_id=CHAT, user_id=USER, text="one")
-        await settle(lambda: any(c.params.get("text") for c in
-                                 world.telegram.calls_of("sendMessageDraft")), within=3)
-        world.telegram.inject("sendMessageDraft", status=400,
-                              description="Bad Request: method is not available")
-        await settle(lambda: shown(world.telegram.bot_messages(CHAT))
-                     == parts_of(rendered(first)), within=5)
+        await settle(
+            lambda: any(c.params.get("text") for c in world.telegram.calls_of("sendMessageDraft")),
+            within=3,
+        )
+        world.telegram.inject(
+            "sendMessageDraft", status=400, description="Bad Request: method is not available"
+        )
+        await settle(
+            lambda: shown(world.telegram.bot_messages(CHAT)) == parts_of(rendered(first)), within=5
+        )
         first_done = len(world.telegram.calls)
         world.telegram.push_text(chat_id=CHAT, user_id=USER, text="two")
         await settle(lambda: last_text(world, CHAT) == rendered(second).text, within=5)
@@ -145,7 +151,8 @@ async def test_draft_failure_falls_back_to_edits(world: World, bot: BotRunner) -
     assert "sendMessageDraft" not in later
     assert later.count("sendMessage") == 1 and "editMessageText" in later
     assert shown(world.telegram.bot_messages(CHAT)) == (
-        parts_of(rendered(first)) + parts_of(rendered(second)))
+        parts_of(rendered(first)) + parts_of(rendered(second))
+    )
 
 
 # ----- 3. groups -----------------------------------------------------------------------
@@ -158,14 +165,24 @@ async def test_group_reply_uses_typing_and_edits(world: World, bot: BotRunner) -
     follow = "Because merging sorted halves is linear."
     world.openai.script += [Answer(answer, piece=8, delay=0.03, first_delay=0.4), Answer(follow)]
     async with bot(**FAST):
-        world.telegram.push_text(chat_id=GROUP, user_id=USER, chat_type="supergroup",
-                                 text="just chatting among humans")
-        asked = world.telegram.push_text(chat_id=GROUP, user_id=USER, chat_type="supergroup",
-                                         text=f"@{BOT_USERNAME} explain sorting please")
+        world.telegram.push_text(
+            chat_id=GROUP, user_id=USER, chat_type="supergroup", text="just chatting among humans"
+        )
+        asked = world.telegram.push_text(
+            chat_id=GROUP,
+            user_id=USER,
+            chat_type="supergroup",
+            text=f"@{BOT_USERNAME} explain sorting please",
+        )
         await settle(lambda: last_text(world, GROUP) == rendered(answer).text, within=5)
         reply_id = world.telegram.bot_messages(GROUP)[0].message_id
-        world.telegram.push_text(chat_id=GROUP, user_id=USER, chat_type="supergroup",
-                                 text="and why linear?", reply_to=reply_id)
+        world.telegram.push_text(
+            chat_id=GROUP,
+            user_id=USER,
+            chat_type="supergroup",
+            text="and why linear?",
+            reply_to=reply_id,
+        )
         await settle(lambda: last_text(world, GROUP) == follow, within=5)
     methods = [c.method for c in chat_calls(world, GROUP)]
     assert methods[0] == "sendChatAction"
@@ -189,8 +206,12 @@ async def test_retry_after_is_waited_out(world: World, bot: BotRunner) -> None:
         world.telegram.push_text(chat_id=CHAT, user_id=USER, text="go")
         await settle(lambda: bool(world.telegram.bot_messages(CHAT)), within=3)
         mark = len(world.telegram.calls)
-        world.telegram.inject("editMessageText", status=429,
-                              description="Too Many Requests: retry after 1", retry_after=1)
+        world.telegram.inject(
+            "editMessageText",
+            status=429,
+            description="Too Many Requests: retry after 1",
+            retry_after=1,
+        )
         await settle(lambda: last_text(world, CHAT) == rendered(answer).text, within=6)
     edits = [c for c in world.telegram.calls[mark:] if c.method == "editMessageText"]
     refused_at = edits[0].at
@@ -243,7 +264,9 @@ async def test_stop_keeps_partial_answer(world: World, bot: BotRunner) -> None:
         hold.set()
     assert shown(world.telegram.bot_messages(CHAT))[0] == parts_of(stopped)[0]
     assert [(h["role"], h["content"], h["interrupted"]) for h in history] == [
-        ("user", "tell me a lot", False), ("assistant", partial, True)]
+        ("user", "tell me a lot", False),
+        ("assistant", partial, True),
+    ]
     contents = [(m["role"], m["content"]) for m in world.openai.requests[1]["messages"][1:]]
     assert contents == [("user", "tell me a lot"), ("assistant", partial), ("user", "go on")]
 
@@ -263,15 +286,20 @@ async def test_retry_replaces_the_last_answer(world: World, bot: BotRunner) -> N
         history = await stored_history(world.redis_url, f"u:{USER}", 2)
         world.telegram.push_text(chat_id=CHAT, user_id=USER, text="question two")
         await settle(lambda: len(world.openai.requests) == 3, within=3)
-    first, again, after = ([(m["role"], m["content"]) for m in r["messages"][1:]]
-                           for r in world.openai.requests)
+    first, again, after = (
+        [(m["role"], m["content"]) for m in r["messages"][1:]] for r in world.openai.requests
+    )
     assert again == first == [("user", "question one")]
     assert [(h["role"], h["content"]) for h in history] == [
-        ("user", "question one"), ("assistant", "New answer.")]
-    assert after == [("user", "question one"), ("assistant", "New answer."),
-                     ("user", "question two")]
-    assert [m.text for m in world.telegram.bot_messages(CHAT)][:2] == [
-        "Old answer.", "New answer."]
+        ("user", "question one"),
+        ("assistant", "New answer."),
+    ]
+    assert after == [
+        ("user", "question one"),
+        ("assistant", "New answer."),
+        ("user", "question two"),
+    ]
+    assert [m.text for m in world.telegram.bot_messages(CHAT)][:2] == ["Old answer.", "New answer."]
 
 
 # ----- 8. reasoning --------------------------------------------------------------------
@@ -284,29 +312,28 @@ def thought_seconds(text: str) -> int:
     return int(found.group(1))
 
 
-async def test_reasoning_shown_then_collapsed_and_not_stored(
-    world: World, bot: BotRunner
-) -> None:
+async def test_reasoning_shown_then_collapsed_and_not_stored(world: World, bot: BotRunner) -> None:
     """Reasoning streams in a "Thinking…" blockquote, ends collapsed above the answer, unstored."""
     reasoning = "First I recall the question. Then I weigh two options carefully. " * 2
     answer = "The answer is **42**."
-    world.openai.script += [Answer(answer, reasoning=reasoning, piece=8, delay=0.03),
-                            Answer("Noted.")]
+    world.openai.script += [
+        Answer(answer, reasoning=reasoning, piece=8, delay=0.03),
+        Answer("Noted."),
+    ]
     async with bot(**FAST):
         world.telegram.push_text(chat_id=CHAT, user_id=USER, text="think")
-        await settle(lambda: (last_text(world, CHAT) or "").endswith("The answer is 42."),
-                     within=5)
+        await settle(lambda: (last_text(world, CHAT) or "").endswith("The answer is 42."), within=5)
         final = world.telegram.bot_messages(CHAT)[0]
         world.telegram.push_text(chat_id=CHAT, user_id=USER, text="ok")
         await settle(lambda: len(world.openai.requests) == 2, within=3)
-    frames = [c.params for c in chat_calls(world, CHAT)
-              if c.method in ("sendMessage", "editMessageText")]
+    frames = [
+        c.params for c in chat_calls(world, CHAT) if c.method in ("sendMessage", "editMessageText")
+    ]
     thinking = [f for f in frames if str(f["text"]).startswith("Thinking…")]
     assert thinking, "a thinking frame was shown"
     assert has_entity(thinking[-1].get("entities") or [], "expandable_blockquote", at=0)
     assert "weigh two options" in thinking[-1]["text"]
-    expected = rendered(answer, reasoning=reasoning,
-                        thinking_seconds=thought_seconds(final.text))
+    expected = rendered(answer, reasoning=reasoning, thinking_seconds=thought_seconds(final.text))
     assert (final.text, final.entities) == parts_of(expected)[0]
     assert has_entity(final.entities, "expandable_blockquote", at=0)
     assistant = world.openai.requests[1]["messages"][-2]
@@ -324,15 +351,19 @@ async def test_hidden_reasoning_leaves_no_blockquote(world: World, bot: BotRunne
         menu = next(m for m in world.telegram.bot_messages(CHAT) if m.reply_markup)
         button = menu.reply_markup["inline_keyboard"][0][0]
         assert button["callback_data"].endswith("reasoning|hide")
-        world.telegram.push_callback(chat_id=CHAT, user_id=USER, message_id=menu.message_id,
-                                     data=button["callback_data"])
+        world.telegram.push_callback(
+            chat_id=CHAT, user_id=USER, message_id=menu.message_id, data=button["callback_data"]
+        )
         await settle(lambda: bool(world.telegram.calls_of("answerCallbackQuery")))
         mark = len(world.telegram.calls)
         world.telegram.push_text(chat_id=CHAT, user_id=USER, text="think quietly")
         expected = parts_of(rendered(answer, reasoning=reasoning, show_reasoning=False))
         await settle(lambda: shown(world.telegram.bot_messages(CHAT)[1:]) == expected, within=5)
-    frames = [c.params for c in world.telegram.calls[mark:]
-              if c.method in ("sendMessage", "editMessageText")]
+    frames = [
+        c.params
+        for c in world.telegram.calls[mark:]
+        if c.method in ("sendMessage", "editMessageText")
+    ]
     assert frames and not any("Secret chain" in str(f["text"]) for f in frames)
     assert not any(has_entity(f.get("entities") or [], "expandable_blockquote") for f in frames)
     assert world.telegram.bot_messages(CHAT)[1].text == "Just the answer."
@@ -343,11 +374,14 @@ async def test_hidden_reasoning_leaves_no_blockquote(world: World, bot: BotRunne
 
 def long_answer() -> str:
     """About 9,000 characters: paragraphs, with a code block across the 4096-unit mark."""
-    paragraph = ("Streaming a long answer means the bot must cut it into messages "
-                 "of at most four thousand and ninety six units each, at good places. ")
+    paragraph = (
+        "Streaming a long answer means the bot must cut it into messages "
+        "of at most four thousand and ninety six units each, at good places. "
+    )
     before = "\n\n".join(f"{i}. {paragraph * 2}".strip() for i in range(1, 12))
-    code = "```python\n" + "".join(f"value_{i} = compute({i}, 'x' * {i})\n"
-                                   for i in range(40)) + "```"
+    code = (
+        "```python\n" + "".join(f"value_{i} = compute({i}, 'x' * {i})\n" for i in range(40)) + "```"
+    )
     after = "\n\n".join(f"Part {i}: {paragraph * 2}".strip() for i in range(1, 18))
     return f"{before}\n\n{code}\n\n{after}"
 
@@ -372,8 +406,10 @@ async def test_long_answer_spans_messages(world: World, bot: BotRunner) -> None:
     world.openai.script.append(Answer(answer, piece=150, delay=0.01))
     async with bot(**FAST):
         world.telegram.push_text(chat_id=CHAT, user_id=USER, text="write a lot")
-        await settle(lambda: "".join(m.text for m in world.telegram.bot_messages(CHAT))
-                     == whole.text, within=8)
+        await settle(
+            lambda: "".join(m.text for m in world.telegram.bot_messages(CHAT)) == whole.text,
+            within=8,
+        )
         await asyncio.sleep(0.2)
     messages = world.telegram.bot_messages(CHAT)
     assert len(messages) >= 3
@@ -387,8 +423,11 @@ async def test_long_answer_spans_messages(world: World, bot: BotRunner) -> None:
     sends = [i for i, c in enumerate(calls) if c.method == "sendMessage"]
     assert len(sends) == len(messages)
     for k, message in enumerate(messages[:-1]):
-        late = [c for c in calls[sends[k + 1]:] if c.method == "editMessageText"
-                and int(c.params["message_id"]) == message.message_id]
+        late = [
+            c
+            for c in calls[sends[k + 1] :]
+            if c.method == "editMessageText" and int(c.params["message_id"]) == message.message_id
+        ]
         assert not late, f"message {k} was edited after message {k + 1} was sent"
 
 
@@ -399,8 +438,10 @@ async def test_broken_stream_is_retried_once(world: World, bot: BotRunner) -> No
     """A stream that breaks after text was shown is retried from the start; the retry wins."""
     broken = "This first attempt will be cut off before it ends, sadly."
     second = "The **second** attempt is complete."
-    world.openai.script += [Answer(broken, piece=5, delay=0.03, truncate_after=6),
-                            Answer(second, piece=5, delay=0.02)]
+    world.openai.script += [
+        Answer(broken, piece=5, delay=0.03, truncate_after=6),
+        Answer(second, piece=5, delay=0.02),
+    ]
     async with bot(**FAST):
         world.telegram.push_text(chat_id=CHAT, user_id=USER, text="try hard")
         await settle(lambda: last_text(world, CHAT) == rendered(second).text, within=5)
@@ -411,16 +452,16 @@ async def test_broken_stream_is_retried_once(world: World, bot: BotRunner) -> No
     assert any(f.startswith("This first") for f in frames), "the broken text had been shown"
     assert shown(world.telegram.bot_messages(CHAT)) == parts_of(rendered(second))
     assert [(h["content"], h["interrupted"]) for h in history] == [
-        ("try hard", False), (second, False)]
+        ("try hard", False),
+        (second, False),
+    ]
 
 
 async def test_stream_broken_twice_is_marked_interrupted(world: World, bot: BotRunner) -> None:
     """A stream that breaks on its retry too keeps the partial text, marked and stored."""
     world.openai.script += [
-        Answer("Attempt one is cut short here and there.", piece=5, delay=0.02,
-               truncate_after=4),
-        Answer("Attempt two is cut short as well, alas.", piece=5, delay=0.02,
-               truncate_after=3),
+        Answer("Attempt one is cut short here and there.", piece=5, delay=0.02, truncate_after=4),
+        Answer("Attempt two is cut short as well, alas.", piece=5, delay=0.02, truncate_after=3),
     ]
     partial = "Attempt two is "
     expected = rendered(partial, suffix=t("mark_interrupted", "en"))
@@ -431,7 +472,9 @@ async def test_stream_broken_twice_is_marked_interrupted(world: World, bot: BotR
     assert len(world.openai.requests) == 2
     assert shown(world.telegram.bot_messages(CHAT)) == parts_of(expected)
     assert [(h["content"], h["interrupted"]) for h in history] == [
-        ("try again", False), (partial, True)]
+        ("try again", False),
+        (partial, True),
+    ]
 
 
 async def test_retry_with_nothing_to_redo(

@@ -7,6 +7,7 @@ import logging
 import pytest
 
 from bench.fake_openai import Answer
+from bench.fake_telegram import StoredMessage
 from bot.texts import t
 from tests.e2e.conftest import TOKEN, BotRunner, World, replied, settle
 
@@ -19,8 +20,9 @@ FAST = {"limit_per_chat_per_second": 50.0}
 async def test_rejected_entities_fall_back_to_plain_text(world: World, bot: BotRunner) -> None:
     """When Telegram cannot parse a frame's entities, that frame goes out as plain text."""
     world.openai.script.append(Answer("**bold** answer"))
-    world.telegram.inject("sendMessage", status=400,
-                          description="Bad Request: can't parse entities: unsupported tag")
+    world.telegram.inject(
+        "sendMessage", status=400, description="Bad Request: can't parse entities: unsupported tag"
+    )
     async with bot(**FAST):
         world.telegram.push_text(chat_id=CHAT, user_id=USER, text="hi")
         await settle(lambda: replied(world, CHAT, "bold answer"))
@@ -47,8 +49,9 @@ async def test_blocked_bot_stops_the_reply(world: World, bot: BotRunner) -> None
     """A Forbidden answer (bot blocked) stops the reply, closes the provider stream, and
     releases the conversation for the user's next message."""
     world.openai.script += [Answer("word " * 400, piece=5, delay=0.02), Answer("welcome back")]
-    world.telegram.inject("sendMessage", status=403,
-                          description="Forbidden: bot was blocked by the user")
+    world.telegram.inject(
+        "sendMessage", status=403, description="Forbidden: bot was blocked by the user"
+    )
     async with bot(**FAST):
         world.telegram.push_text(chat_id=CHAT, user_id=USER, text="hi")
         await settle(lambda: world.openai.disconnects == 1, within=10)
@@ -70,8 +73,22 @@ async def test_start_help_and_registered_commands(world: World, bot: BotRunner) 
     registered = world.telegram.calls_of("setMyCommands")
     assert {c.params.get("language_code") for c in registered} == {None, "zh"}
     names = [command["command"] for command in registered[0].params["commands"]]
-    assert names == ["start", "help", "model", "settings", "reset", "stop", "retry", "usage",
-                     "shared", "quota", "stats", "system", "triggers", "private_answers"]
+    assert names == [
+        "start",
+        "help",
+        "model",
+        "settings",
+        "reset",
+        "stop",
+        "retry",
+        "usage",
+        "shared",
+        "quota",
+        "stats",
+        "system",
+        "triggers",
+        "private_answers",
+    ]
 
 
 async def test_failed_command_registration_is_not_fatal(
@@ -108,8 +125,12 @@ async def test_daily_limit_and_usage(world: World, bot: BotRunner) -> None:
         world.telegram.push_text(chat_id=CHAT, user_id=USER, text="one")
         await settle(lambda: replied(world, CHAT, "first and only"))
         world.telegram.push_text(chat_id=CHAT, user_id=USER, text="two")
-        refusals = lambda: [m for m in world.telegram.bot_messages(CHAT)  # noqa: E731
-                            if m.text.startswith(refusal_start)]
+
+        def refusals() -> list[StoredMessage]:
+            return [
+                m for m in world.telegram.bot_messages(CHAT) if m.text.startswith(refusal_start)
+            ]
+
         await settle(lambda: len(refusals()) == 1)
         world.telegram.push_text(chat_id=CHAT, user_id=USER, text="/retry")
         await settle(lambda: len(refusals()) == 2)
@@ -133,8 +154,9 @@ async def test_asking_faster_than_the_pace_is_refused_with_the_wait(
             await settle(lambda answer=answer: replied(world, CHAT, answer))
         world.telegram.push_text(chat_id=CHAT, user_id=USER, text="q3")
         prefix = t("too_fast", "en", limit=2, seconds=0).split(" 0 s")[0]
-        await settle(lambda: any(m.text.startswith(prefix)
-                                 for m in world.telegram.bot_messages(CHAT)))
+        await settle(
+            lambda: any(m.text.startswith(prefix) for m in world.telegram.bot_messages(CHAT))
+        )
         world.telegram.push_text(chat_id=CHAT + 1, user_id=USER + 1, text="q")
         await settle(lambda: replied(world, CHAT + 1, "other"))
     (refusal,) = [m.text for m in world.telegram.bot_messages(CHAT) if m.text.startswith(prefix)]

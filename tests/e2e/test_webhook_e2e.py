@@ -28,10 +28,16 @@ URL = "https://bot.example.test/telegram/hook"
 
 def update(update_id: int, text: str) -> dict[str, Any]:
     """A private text message update, as Telegram POSTs it."""
-    return {"update_id": update_id, "message": {
-        "message_id": update_id, "date": int(time.time()), "text": text,
-        "chat": {"id": CHAT, "type": "private", "first_name": "W"},
-        "from": {"id": USER, "is_bot": False, "first_name": "W", "language_code": "en"}}}
+    return {
+        "update_id": update_id,
+        "message": {
+            "message_id": update_id,
+            "date": int(time.time()),
+            "text": text,
+            "chat": {"id": CHAT, "type": "private", "first_name": "W"},
+            "from": {"id": USER, "is_bot": False, "first_name": "W", "language_code": "en"},
+        },
+    }
 
 
 async def test_posted_updates_are_answered_and_others_refused(world: World) -> None:
@@ -39,16 +45,22 @@ async def test_posted_updates_are_answered_and_others_refused(world: World) -> N
     secret (403) and a body that is not an update (400) reach nothing; no polling."""
     world.openai.script.append(Answer("answered through the webhook"))
     settings = world.settings(webhook_url=URL, webhook_secret=SECRET)
-    async with (running_webhook_bot(settings) as asgi, serve(asgi) as port,
-                httpx.AsyncClient(base_url=f"http://127.0.0.1:{port}") as client):
-        forged = await client.post("/telegram/hook", json=update(1, "forged"),
-                                   headers={SECRET_HEADER: "guess"})
+    async with (
+        running_webhook_bot(settings) as asgi,
+        serve(asgi) as port,
+        httpx.AsyncClient(base_url=f"http://127.0.0.1:{port}") as client,
+    ):
+        forged = await client.post(
+            "/telegram/hook", json=update(1, "forged"), headers={SECRET_HEADER: "guess"}
+        )
         unsigned = await client.post("/telegram/hook", json=update(2, "unsigned"))
-        garbage = [await client.post("/telegram/hook", content=body,
-                                     headers={SECRET_HEADER: SECRET})
-                   for body in (b"{not json", b'"a string"', b"[1, 2]", b"{}")]
-        real = await client.post("/telegram/hook", json=update(3, "hello"),
-                                 headers={SECRET_HEADER: SECRET})
+        garbage = [
+            await client.post("/telegram/hook", content=body, headers={SECRET_HEADER: SECRET})
+            for body in (b"{not json", b'"a string"', b"[1, 2]", b"{}")
+        ]
+        real = await client.post(
+            "/telegram/hook", json=update(3, "hello"), headers={SECRET_HEADER: SECRET}
+        )
         health = await client.get("/healthz")
         await settle(lambda: replied(world, CHAT, "answered through the webhook"))
     assert (forged.status_code, unsigned.status_code) == (403, 403)
@@ -75,21 +87,32 @@ async def test_python_m_bot_serves_the_webhook_and_stops_on_sigterm(
     world.openai.script.append(Answer("from the webhook process"))
     port = _free_port()
     env = {
-        "PATH": os.environ.get("PATH", "/usr/bin:/bin"), "HOME": str(tmp_path),
+        "PATH": os.environ.get("PATH", "/usr/bin:/bin"),
+        "HOME": str(tmp_path),
         "TELEGRAM_BOT_TOKEN": TOKEN,
         "TELEGRAM_BASE_URL": f"http://127.0.0.1:{world.telegram_port}/bot",
         "TELEGRAM_BASE_FILE_URL": f"http://127.0.0.1:{world.telegram_port}/file/bot",
         "REDIS_URL": world.redis_url,
-        "OPENAI_NAME": "local", "OPENAI_MODELS": "model-a",
+        "OPENAI_NAME": "local",
+        "OPENAI_MODELS": "model-a",
         "OPENAI_BASE_URL": f"http://127.0.0.1:{world.openai_port}/v1",
         "OPENAI_API_KEY": "sk-test-key-abcdefghijklmnop",
-        "USE_DRAFTS": "false", "PRIVATE_EDIT_INTERVAL": "0.05",
-        "WEBHOOK_URL": URL, "WEBHOOK_SECRET": SECRET,
-        "WEBHOOK_LISTEN": "127.0.0.1", "WEBHOOK_PORT": str(port),
+        "USE_DRAFTS": "false",
+        "PRIVATE_EDIT_INTERVAL": "0.05",
+        "WEBHOOK_URL": URL,
+        "WEBHOOK_SECRET": SECRET,
+        "WEBHOOK_LISTEN": "127.0.0.1",
+        "WEBHOOK_PORT": str(port),
     }
     process = await asyncio.create_subprocess_exec(
-        sys.executable, "-m", "bot", env=env, cwd=str(Path(__file__).parents[2]),
-        stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.STDOUT)
+        sys.executable,
+        "-m",
+        "bot",
+        env=env,
+        cwd=str(Path(__file__).parents[2]),
+        stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.STDOUT,
+    )
     try:
         async with httpx.AsyncClient(base_url=f"http://127.0.0.1:{port}") as client:
             for _ in range(300):  # up to 15 s for the process to start
@@ -97,8 +120,9 @@ async def test_python_m_bot_serves_the_webhook_and_stops_on_sigterm(
                     if (await client.get("/healthz")).status_code == 200:
                         break
                 await asyncio.sleep(0.05)
-            posted = await client.post("/telegram/hook", json=update(5, "hi process"),
-                                       headers={SECRET_HEADER: SECRET})
+            posted = await client.post(
+                "/telegram/hook", json=update(5, "hi process"), headers={SECRET_HEADER: SECRET}
+            )
         assert posted.status_code == 200
         await settle(lambda: replied(world, CHAT, "from the webhook process"), within=15)
     finally:

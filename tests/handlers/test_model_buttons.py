@@ -6,10 +6,11 @@ from handlers.commands import model_button_data, model_key_of
 from providers.catalogue import Catalogue, ModelInfo, PlatformInfo
 
 LONG = "a-very-long-model-name-served-by-a-custom-vllm-endpoint-v2"
-MODELS = [ModelInfo(key=f"lab:{name}", platform="lab", model=name, display_name=name)
-          for name in ("short", LONG)]
-CATALOGUE = Catalogue([PlatformInfo("lab", "Lab", "openai", "http://lab")], MODELS,
-                      enabled=["lab"])
+MODELS = [
+    ModelInfo(key=f"lab:{name}", platform="lab", model=name, display_name=name)
+    for name in ("short", LONG)
+]
+CATALOGUE = Catalogue([PlatformInfo("lab", "Lab", "openai", "http://lab")], MODELS, enabled=["lab"])
 
 
 def test_short_key_round_trips() -> None:

@@ -15,7 +15,10 @@ EVENTS = [f"data: {n}\n\n".encode() for n in range(20)]
 
 
 async def _serve(
-    gap: float, *, stall_after: int | None = None, release: asyncio.Event | None = None,
+    gap: float,
+    *,
+    stall_after: int | None = None,
+    release: asyncio.Event | None = None,
     chunked: bool = False,
 ) -> tuple[asyncio.Server, str]:
     """An HTTP/1.1 server that sends EVENTS ``gap`` seconds apart, the body ending at close.
@@ -29,8 +32,9 @@ async def _serve(
         try:
             await reader.readuntil(b"\r\n\r\n")
             framing = b"transfer-encoding: chunked" if chunked else b"connection: close"
-            writer.write(b"HTTP/1.1 200 OK\r\ncontent-type: text/event-stream\r\n"
-                         b"%s\r\n\r\n" % framing)
+            writer.write(
+                b"HTTP/1.1 200 OK\r\ncontent-type: text/event-stream\r\n%s\r\n\r\n" % framing
+            )
             for n, event in enumerate(EVENTS):
                 if n == stall_after and release is not None:
                     await release.wait()
@@ -53,10 +57,13 @@ TRANSPORTS = {"httpcore": lambda: None, "aiohttp": provider_transport}
 """httpx's own network (one piece per chunk) and the providers' (everything buffered)."""
 
 
-async def _pieces(url: str, *, interval: float, deadline: EventDeadline | None = None,
-                  transport: str = "httpcore") -> AsyncIterator[bytes]:
-    async with (httpx.AsyncClient(transport=TRANSPORTS[transport]()) as client,
-                client.stream("GET", url) as response):
+async def _pieces(
+    url: str, *, interval: float, deadline: EventDeadline | None = None, transport: str = "httpcore"
+) -> AsyncIterator[bytes]:
+    async with (
+        httpx.AsyncClient(transport=TRANSPORTS[transport]()) as client,
+        client.stream("GET", url) as response,
+    ):
         body = response.stream
         assert isinstance(body, httpx.AsyncByteStream)
         response.stream = PacedStream(
@@ -104,8 +111,7 @@ async def test_a_read_past_the_deadline_raises_timeout(transport: str) -> None:
         got = bytearray()
         started = loop.time()
         with pytest.raises(TimeoutError):
-            async for piece in _pieces(url, interval=0.0, deadline=deadline,
-                                       transport=transport):
+            async for piece in _pieces(url, interval=0.0, deadline=deadline, transport=transport):
                 got += piece
                 deadline.mark()
         release.set()

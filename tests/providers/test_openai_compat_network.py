@@ -25,16 +25,18 @@ from providers.types import AnswerDelta, ChatMessage, ChatRequest, Chunk, Finish
 
 API_KEY = "sk-live-secret-0123456789abcdef"
 REQUEST = ChatRequest(model="model-a", messages=(ChatMessage("user", "hi"),))
-HEAD = (b"HTTP/1.1 200 OK\r\ncontent-type: text/event-stream\r\n"
-        b"transfer-encoding: chunked\r\n\r\n")
+HEAD = b"HTTP/1.1 200 OK\r\ncontent-type: text/event-stream\r\ntransfer-encoding: chunked\r\n\r\n"
 
 Answer = Callable[[asyncio.StreamReader, asyncio.StreamWriter], Awaitable[None]]
 
 
 def event(content: str, finish: str | None = None) -> bytes:
     """One HTTP chunk holding one SSE event with a chat.completion.chunk."""
-    choice = {"index": 0, "delta": {"content": content},
-              **({"finish_reason": finish} if finish else {})}
+    choice = {
+        "index": 0,
+        "delta": {"content": content},
+        **({"finish_reason": finish} if finish else {}),
+    }
     data = b"data: " + json.dumps({"choices": [choice]}).encode() + b"\n\n"
     return b"%x\r\n%s\r\n" % (len(data), data)
 
@@ -55,8 +57,9 @@ async def serve(answer: Answer) -> tuple[asyncio.Server, str]:
 
 def client(base_url: str, **kwargs: float) -> OpenAICompatClient:
     """A client with the default network (no ``transport``), reading unpaced."""
-    return OpenAICompatClient("fake", base_url=base_url, api_key=API_KEY,
-                              read_interval=0.0, **kwargs)
+    return OpenAICompatClient(
+        "fake", base_url=base_url, api_key=API_KEY, read_interval=0.0, **kwargs
+    )
 
 
 async def collect(chat: OpenAICompatClient, seen: list[Chunk]) -> None:
@@ -123,7 +126,7 @@ async def test_connection_cut_mid_body_is_stream_broken() -> None:
         writer.write(HEAD + event("part one"))
         await writer.drain()
         await asyncio.sleep(0.05)
-        writer.write(b"40\r\ndata: {\"choi")  # half a chunk, then the socket closes
+        writer.write(b'40\r\ndata: {"choi')  # half a chunk, then the socket closes
         await writer.drain()
 
     server, url = await serve(answer)
@@ -195,16 +198,19 @@ def wrapped(error: Exception) -> Exception:
     raise AssertionError("unreachable")
 
 
-@pytest.mark.parametrize(("error", "kind"), [
-    (aiohttp.ConnectionTimeoutError(), "connect"),
-    (aiohttp.SocketTimeoutError(), "read"),
-    (aiohttp.ServerDisconnectedError(), None),  # httpx-aiohttp: "ConnectTimeout"
-    (aiohttp.ClientPayloadError("cut"), None),
-    (httpx.PoolTimeout("pool"), "connect"),
-    (httpx.ConnectTimeout("connect"), "connect"),
-    (httpx.ReadTimeout("read"), "read"),
-    (httpx.ReadError("reset"), None),
-])
+@pytest.mark.parametrize(
+    ("error", "kind"),
+    [
+        (aiohttp.ConnectionTimeoutError(), "connect"),
+        (aiohttp.SocketTimeoutError(), "read"),
+        (aiohttp.ServerDisconnectedError(), None),  # httpx-aiohttp: "ConnectTimeout"
+        (aiohttp.ClientPayloadError("cut"), None),
+        (httpx.PoolTimeout("pool"), "connect"),
+        (httpx.ConnectTimeout("connect"), "connect"),
+        (httpx.ReadTimeout("read"), "read"),
+        (httpx.ReadError("reset"), None),
+    ],
+)
 def test_timeout_kind_looks_through_httpx_aiohttp(error: Exception, kind: str | None) -> None:
     """A timeout is told by its aiohttp cause; a lost connection is not a timeout."""
     assert timeout_kind(wrapped(error)) == kind

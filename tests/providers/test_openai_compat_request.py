@@ -31,9 +31,7 @@ class Recorder:
 
     def __call__(self, request: httpx.Request) -> httpx.Response:
         self.requests.append(request)
-        return httpx.Response(
-            200, headers={"content-type": "text/event-stream"}, content=OK_STREAM
-        )
+        return httpx.Response(200, headers={"content-type": "text/event-stream"}, content=OK_STREAM)
 
     @property
     def body(self) -> dict[str, Any]:
@@ -162,8 +160,13 @@ async def test_image_as_raw_base64_for_zhipu() -> None:
 
 @pytest.mark.parametrize(
     ("given", "sent", "do_sample"),
-    [(0.0, 0.01, False), (-1.0, 0.01, False), (1.0, 0.99, None), (1.5, 0.99, None),
-     (0.7, 0.7, None)],
+    [
+        (0.0, 0.01, False),
+        (-1.0, 0.01, False),
+        (1.0, 0.99, None),
+        (1.5, 0.99, None),
+        (0.7, 0.7, None),
+    ],
 )
 async def test_temperature_clamp(given: float, sent: float, do_sample: bool | None) -> None:
     """With clamp_sampling, temperature is clamped to [0.01, 0.99] as the Zhipu SDK does."""
@@ -242,5 +245,8 @@ def test_real_length_secret_signs_without_warning() -> None:
     token = make_zhipu_jwt("0123456789abcdef0123456789abcdef.AbCdEfGhIjKlMnOp", now=1.5)
     assert jwt.get_unverified_header(token) == {"alg": "HS256", "sign_type": "SIGN", "typ": "JWT"}
     claims = jwt.decode(token, options={"verify_signature": False})
-    assert claims == {"api_key": "0123456789abcdef0123456789abcdef", "exp": 211_500,
-                      "timestamp": 1_500}
+    assert claims == {
+        "api_key": "0123456789abcdef0123456789abcdef",
+        "exp": 211_500,
+        "timestamp": 1_500,
+    }

@@ -71,17 +71,23 @@ class FakeBody(httpx.AsyncByteStream):
 
 def chunk(content: str, finish: str | None = None, **extra: Any) -> bytes:
     """One SSE event holding a chat.completion.chunk."""
-    data = {"choices": [{"index": 0, "delta": {"role": "assistant", "content": content},
-                         **({"finish_reason": finish} if finish else {})}], **extra}
+    data = {
+        "choices": [
+            {
+                "index": 0,
+                "delta": {"role": "assistant", "content": content},
+                **({"finish_reason": finish} if finish else {}),
+            }
+        ],
+        **extra,
+    }
     return b"data: " + json.dumps(data, ensure_ascii=False).encode() + b"\n\n"
 
 
 DONE = b"data: [DONE]\n\n"
 
 
-def make_client(
-    handler: Callable[[httpx.Request], Any], **kwargs: Any
-) -> OpenAICompatClient:
+def make_client(handler: Callable[[httpx.Request], Any], **kwargs: Any) -> OpenAICompatClient:
     """A client whose network is the given MockTransport handler.
 
     Reads are not paced (``read_interval=0``) unless asked: a mock body produces each
@@ -131,8 +137,12 @@ async def test_full_stream_and_body_closed() -> None:
     usage = {"prompt_tokens": 3, "completion_tokens": 2, "total_tokens": 5}
     body = FakeBody([chunk("<think>r</think>"), chunk("A", "stop", usage=usage), DONE])
     chunks = await collect(make_client(answer_with(body)))
-    assert chunks == [ReasoningDelta("r"), AnswerDelta("A"), UsageReport(Usage(3, 2, 5)),
-                      Finish("stop")]
+    assert chunks == [
+        ReasoningDelta("r"),
+        AnswerDelta("A"),
+        UsageReport(Usage(3, 2, 5)),
+        Finish("stop"),
+    ]
     assert body.closed
 
 
@@ -161,11 +171,9 @@ async def test_truncated_stream_closes_and_raises() -> None:
     ("status", "payload", "error_class", "code"),
     [
         (400, {"error": {"code": "1214", "message": "bad param"}}, BadRequestError, "1214"),
-        (401, {"error": {"code": "1001", "message": "token invalid"}}, AuthenticationError,
-         "1001"),
+        (401, {"error": {"code": "1001", "message": "token invalid"}}, AuthenticationError, "1001"),
         (404, {"error": {"code": "1211", "message": "模型不存在"}}, NotFoundError, "1211"),
-        (429, {"error": {"code": "1113", "message": "您的账户已欠费"}}, QuotaExceededError,
-         "1113"),
+        (429, {"error": {"code": "1113", "message": "您的账户已欠费"}}, QuotaExceededError, "1113"),
         (429, {"error": {"code": 1302, "message": "rate"}}, RateLimitError, "1302"),
         (400, {"error": {"code": "1301", "message": "unsafe"}}, ContentBlockedError, "1301"),
         (500, {"error": {"message": "oops", "type": "server_error"}}, ServerError, None),
@@ -177,8 +185,9 @@ async def test_status_errors_are_mapped(
 ) -> None:
     """A non-2xx JSON error body becomes the mapped error with status and string code."""
     body = FakeBody([json.dumps(payload, ensure_ascii=False).encode()])
-    handler = answer_with(body, status=status, headers={"content-type": "application/json",
-                                                        "x-request-id": "req-42"})
+    handler = answer_with(
+        body, status=status, headers={"content-type": "application/json", "x-request-id": "req-42"}
+    )
     with pytest.raises(error_class) as info:
         await collect(make_client(handler))
     assert info.value.status == status
@@ -192,11 +201,14 @@ async def test_status_errors_are_mapped(
 @pytest.mark.timeout(10)
 async def test_retry_after_headers() -> None:
     """``retry-after-ms`` wins over ``retry-after``; both are read into seconds."""
-    for headers, expected in (({"retry-after-ms": "1500", "retry-after": "9"}, 1.5),
-                              ({"retry-after": "7"}, 7.0)):
+    for headers, expected in (
+        ({"retry-after-ms": "1500", "retry-after": "9"}, 1.5),
+        ({"retry-after": "7"}, 7.0),
+    ):
         body = FakeBody([b'{"error": {"message": "slow down"}}'])
-        handler = answer_with(body, status=429, headers={"content-type": "application/json",
-                                                         **headers})
+        handler = answer_with(
+            body, status=429, headers={"content-type": "application/json", **headers}
+        )
         with pytest.raises(RateLimitError) as info:
             await collect(make_client(handler))
         assert info.value.retry_after == expected
@@ -237,8 +249,15 @@ async def test_json_error_on_200() -> None:
 @pytest.mark.timeout(10)
 async def test_json_completion_on_200() -> None:
     """An application/json non-stream completion becomes the same chunks as a stream."""
-    payload = {"choices": [{"index": 0, "finish_reason": "stop",
-                            "message": {"role": "assistant", "content": "whole"}}]}
+    payload = {
+        "choices": [
+            {
+                "index": 0,
+                "finish_reason": "stop",
+                "message": {"role": "assistant", "content": "whole"},
+            }
+        ]
+    }
     body = FakeBody([json.dumps(payload).encode()])
     handler = answer_with(body, headers={"content-type": "application/json; charset=utf-8"})
     assert await collect(make_client(handler)) == [AnswerDelta("whole"), Finish("stop")]
@@ -334,8 +353,9 @@ async def test_slow_but_steady_stream_is_fine() -> None:
     for n in range(5):
         steps += [chunk(str(n)), 0.05]
     body = FakeBody([*steps, chunk("", "stop"), DONE])
-    chunks = await collect(make_client(answer_with(body), idle_timeout=0.15,
-                                       first_token_timeout=0.15))
+    chunks = await collect(
+        make_client(answer_with(body), idle_timeout=0.15, first_token_timeout=0.15)
+    )
     assert "".join(c.text for c in chunks if isinstance(c, AnswerDelta)) == "01234"
 
 

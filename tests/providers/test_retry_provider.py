@@ -69,15 +69,15 @@ def status(code: int, error: dict[str, Any] | None = None, **headers: str) -> ht
     """An error answer with a JSON body; ``retry_after="2"`` sends ``retry-after: 2``."""
     body = json.dumps({"error": error or {"message": f"status {code}"}})
     named = {name.replace("_", "-"): value for name, value in headers.items()}
-    return httpx.Response(
-        code, headers={"content-type": "application/json", **named}, content=body
-    )
+    return httpx.Response(code, headers={"content-type": "application/json", **named}, content=body)
 
 
 async def run(server: Server, *, attempts: int = 3) -> list[Chunk]:
     """Stream REQUEST with retries against ``server``."""
     client = OpenAICompatClient(
-        "fake", base_url="https://x.test/v1", api_key="sk-k-0123456789",
+        "fake",
+        base_url="https://x.test/v1",
+        api_key="sk-k-0123456789",
         transport=httpx.MockTransport(server),
     )
     try:
@@ -171,12 +171,15 @@ async def test_error_after_first_chunk_not_retried() -> None:
             yield b'data: {"choices":[{"index":0,"delta":{"content":"part"}}]}\n\n'
             raise httpx.ReadError("reset by peer")
 
-    broken = httpx.Response(200, headers={"content-type": "text/event-stream"},
-                            stream=Dropping())
+    broken = httpx.Response(200, headers={"content-type": "text/event-stream"}, stream=Dropping())
     server = Server(broken, ok())
     seen: list[Chunk] = []
-    client = OpenAICompatClient("fake", base_url="https://x.test/v1", api_key="sk-k-0123456789",
-                                transport=httpx.MockTransport(server))
+    client = OpenAICompatClient(
+        "fake",
+        base_url="https://x.test/v1",
+        api_key="sk-k-0123456789",
+        transport=httpx.MockTransport(server),
+    )
     with pytest.raises(StreamBroken):
         async for chunk in stream_with_retries(client, REQUEST):
             seen.append(chunk)

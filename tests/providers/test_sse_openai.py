@@ -237,8 +237,9 @@ async def test_zhipu_string_code_in_band() -> None:
 
 async def test_in_band_error_with_http_code() -> None:
     """A vLLM-style in-band error whose int code is an HTTP status uses that status."""
-    body = sse({"error": {"object": "error", "message": "bad", "type": "BadRequestError",
-                          "code": 400}})
+    body = sse(
+        {"error": {"object": "error", "message": "bad", "type": "BadRequestError", "code": 400}}
+    )
     with pytest.raises(BadRequestError) as info:
         await decode([body])
     assert info.value.status == 400
@@ -316,9 +317,17 @@ def test_error_fields_shapes() -> None:
 def test_completion_chunks_from_non_stream_body() -> None:
     """A whole non-stream completion yields reasoning, answer, usage and finish."""
     body = {
-        "choices": [{"index": 0, "finish_reason": "stop",
-                     "message": {"role": "assistant", "content": "<think>r</think>A",
-                                 "reasoning_content": None}}],
+        "choices": [
+            {
+                "index": 0,
+                "finish_reason": "stop",
+                "message": {
+                    "role": "assistant",
+                    "content": "<think>r</think>A",
+                    "reasoning_content": None,
+                },
+            }
+        ],
         "usage": {"prompt_tokens": 1, "completion_tokens": 2, "total_tokens": 3},
     }
     assert completion_chunks(body) == [

@@ -35,7 +35,12 @@ def test_global_keys_are_distinct() -> None:
 @pytest.mark.parametrize(
     ("text", "tokens"),
     [
-        ("", 0), ("a", 1), ("abcd", 1), ("abcde", 2), ("你好世界", 4), ("你好 abcd", 4),
+        ("", 0),
+        ("a", 1),
+        ("abcd", 1),
+        ("abcde", 2),
+        ("你好世界", 4),
+        ("你好 abcd", 4),
         ("\u1100\u11ff", 2),  # both ends of a range count
         ("\u10ff\u1200", 1),  # just outside it: two "other" characters
         ("한국어 カナ ，", 7),  # Hangul, katakana, a full-width comma = 6; two spaces = 1
