@@ -23,7 +23,6 @@ import collections
 import contextlib
 import dataclasses
 import math
-import os
 import random
 import re
 import signal
@@ -36,7 +35,6 @@ from typing import Any
 
 from bench.fake_openai import Answer, Failure
 from bench.fake_telegram import BOT_USERNAME, Call, FakeTelegram, Fault, StoredMessage
-from bench.loopback import TOKEN
 from bot.conversation.restart import RESTART_PLACEHOLDER
 from bot.conversation.scope import chat_scope, user_scope
 from bot.render.markdown import ReplyStrings, compose_reply
@@ -614,24 +612,8 @@ ROWS: list[Row] = []
 
 def process_env(world: World, home: Path, settings: Mapping[str, object]) -> dict[str, str]:
     """The environment of ``python -m bot`` against ``world``'s fakes, plus ``settings``
-    (setting name → value; lists comma-joined)."""
-    env = {
-        "PATH": os.environ.get("PATH", "/usr/bin:/bin"),
-        "HOME": str(home),
-        "TELEGRAM_BOT_TOKEN": TOKEN,
-        "TELEGRAM_BASE_URL": f"http://127.0.0.1:{world.telegram_port}/bot",
-        "TELEGRAM_BASE_FILE_URL": f"http://127.0.0.1:{world.telegram_port}/file/bot",
-        "REDIS_URL": world.redis_url,
-        "OPENAI_NAME": "local",
-        "OPENAI_MODELS": "model-a",
-        "OPENAI_BASE_URL": f"http://127.0.0.1:{world.openai_port}/v1",
-        "OPENAI_API_KEY": "sk-test-key-abcdefghijklmnop",
-    }
-    for name, value in settings.items():
-        if isinstance(value, list | tuple):
-            value = ",".join(str(item) for item in value)
-        env[name.upper()] = str(value).lower() if isinstance(value, bool) else str(value)
-    return env
+    (:meth:`tests.e2e.conftest.World.process_env`)."""
+    return world.process_env(home, settings)
 
 
 @dataclasses.dataclass

@@ -11,8 +11,11 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
-from collections.abc import AsyncIterator, Callable, Iterator
+import os
+import socket
+from collections.abc import AsyncIterator, Callable, Iterator, Mapping
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -58,6 +61,34 @@ class World:
         }
         values.update(overrides)
         return Settings(**values)
+
+    def process_env(self, home: Path, settings: Mapping[str, object] = {}) -> dict[str, str]:
+        """The environment of a ``python -m bot`` process against these fakes, plus
+        ``settings`` (setting name → value; lists comma-joined, booleans lower-case)."""
+        env = {
+            "PATH": os.environ.get("PATH", "/usr/bin:/bin"),
+            "HOME": str(home),
+            "TELEGRAM_BOT_TOKEN": TOKEN,
+            "TELEGRAM_BASE_URL": f"http://127.0.0.1:{self.telegram_port}/bot",
+            "TELEGRAM_BASE_FILE_URL": f"http://127.0.0.1:{self.telegram_port}/file/bot",
+            "REDIS_URL": self.redis_url,
+            "OPENAI_NAME": "local",
+            "OPENAI_MODELS": "model-a",
+            "OPENAI_BASE_URL": f"http://127.0.0.1:{self.openai_port}/v1",
+            "OPENAI_API_KEY": "sk-test-key-abcdefghijklmnop",
+        }
+        for name, value in settings.items():
+            if isinstance(value, list | tuple):
+                value = ",".join(str(item) for item in value)
+            env[name.upper()] = str(value).lower() if isinstance(value, bool) else str(value)
+        return env
+
+
+def free_port() -> int:
+    """A loopback TCP port nothing listens on (bound once, then released)."""
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])
 
 
 @pytest.fixture(autouse=True)

@@ -6,9 +6,7 @@ from __future__ import annotations
 
 import asyncio
 import json
-import os
 import signal
-import socket
 import sys
 import time
 from collections.abc import AsyncIterator
@@ -24,7 +22,7 @@ from bench.fake_openai import Answer
 from bench.loopback import TOKEN
 from bot.app.webhook import SECRET_HEADER
 from bot.texts import t
-from tests.e2e.conftest import World, replied, settle, stored_history
+from tests.e2e.conftest import World, free_port, replied, settle, stored_history
 
 pytestmark = pytest.mark.timeout(60)
 
@@ -57,12 +55,6 @@ class BotProcess:
         return time.monotonic() - started
 
 
-def _free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
-
-
 @asynccontextmanager
 async def bot_process(
     world: World, home: Path, *, grace: float, webhook_port: int | None = None
@@ -70,21 +62,10 @@ async def bot_process(
     """Run ``python -m bot`` (polling, or webhook on ``webhook_port``) until it is listening
     (polling: its ``deleteWebhook``, just before it polls; webhook: ``/healthz``); killed if
     the block leaves it running."""
-    env = {
-        "PATH": os.environ.get("PATH", "/usr/bin:/bin"),
-        "HOME": str(home),
-        "TELEGRAM_BOT_TOKEN": TOKEN,
-        "TELEGRAM_BASE_URL": f"http://127.0.0.1:{world.telegram_port}/bot",
-        "TELEGRAM_BASE_FILE_URL": f"http://127.0.0.1:{world.telegram_port}/file/bot",
-        "REDIS_URL": world.redis_url,
-        "OPENAI_NAME": "local",
-        "OPENAI_MODELS": "model-a",
-        "OPENAI_BASE_URL": f"http://127.0.0.1:{world.openai_port}/v1",
-        "OPENAI_API_KEY": "sk-test-key-abcdefghijklmnop",
-        "USE_DRAFTS": "false",
-        "PRIVATE_EDIT_INTERVAL": "0.05",
-        "SHUTDOWN_GRACE_SECONDS": str(grace),
-    }
+    env = world.process_env(
+        home,
+        {"use_drafts": False, "private_edit_interval": 0.05, "shutdown_grace_seconds": grace},
+    )
     if webhook_port is not None:
         env |= {
             "WEBHOOK_URL": URL,
@@ -328,7 +309,7 @@ async def test_a_second_sigterm_ends_the_grace_at_once(world: World, tmp_path: P
     """Webhook mode with a 30 s grace: a second SIGTERM ends the reply in flight at once
     (marked and stored), so the process exits in seconds, not after the grace."""
     world.openai.script.append(Answer(LONG, piece=5, delay=0.05))
-    port = _free_port()
+    port = free_port()
     async with (
         bot_process(world, tmp_path, grace=30, webhook_port=port) as bot,
         httpx.AsyncClient(base_url=f"http://127.0.0.1:{port}") as client,
@@ -354,7 +335,7 @@ async def test_webhook_sigterm_mid_reply(world: World, tmp_path: Path) -> None:
     mark and stores it; an update queued behind it (answered 200) is saved for the next
     start, which answers it; the process exits 0 within the grace plus a few seconds."""
     world.openai.script.append(Answer(LONG, piece=5, delay=0.05))
-    port, grace = _free_port(), 1.0
+    port, grace = free_port(), 1.0
     async with (
         bot_process(world, tmp_path, grace=grace, webhook_port=port) as bot,
         httpx.AsyncClient(base_url=f"http://127.0.0.1:{port}") as client,

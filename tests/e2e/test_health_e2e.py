@@ -23,7 +23,7 @@ from bench.loopback import running_bot
 from bot.app.webhook import SECRET_HEADER, running_webhook_bot
 from bot.conversation.scope import user_scope
 from bot.conversation.turn import scope_digest
-from tests.e2e.conftest import World, replied, serve, settle
+from tests.e2e.conftest import World, free_port, replied, serve, settle
 
 pytestmark = pytest.mark.timeout(30)
 
@@ -34,13 +34,6 @@ URL = "https://bot.example.test/telegram/hook"
 REDIS_PASSWORD = "redis-pass-never-shown"
 
 Samples = dict[tuple[str, frozenset[tuple[str, str]]], float]
-
-
-def free_port() -> int:
-    """A loopback TCP port nothing listens on (bound once, then released)."""
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
 
 
 def parse(text: str) -> Samples:

@@ -4,9 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import os
 import signal
-import socket
 import sys
 import time
 from pathlib import Path
@@ -17,7 +15,7 @@ import pytest
 
 from bench.fake_openai import Answer
 from bot.app.webhook import SECRET_HEADER, running_webhook_bot
-from tests.e2e.conftest import TOKEN, World, replied, serve, settle
+from tests.e2e.conftest import TOKEN, World, free_port, replied, serve, settle
 
 pytestmark = pytest.mark.timeout(30)
 
@@ -72,12 +70,6 @@ async def test_posted_updates_are_answered_and_others_refused(world: World) -> N
     assert [r["messages"][-1]["content"] for r in world.openai.requests] == ["hello"]
 
 
-def _free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
-
-
 @pytest.mark.timeout(60)
 async def test_python_m_bot_serves_the_webhook_and_stops_on_sigterm(
     world: World, tmp_path: Path
@@ -85,25 +77,18 @@ async def test_python_m_bot_serves_the_webhook_and_stops_on_sigterm(
     """The real process: ``python -m bot`` with WEBHOOK_URL answers a POSTed update, then
     exits 0 on SIGTERM with no traceback and no secret in its output."""
     world.openai.script.append(Answer("from the webhook process"))
-    port = _free_port()
-    env = {
-        "PATH": os.environ.get("PATH", "/usr/bin:/bin"),
-        "HOME": str(tmp_path),
-        "TELEGRAM_BOT_TOKEN": TOKEN,
-        "TELEGRAM_BASE_URL": f"http://127.0.0.1:{world.telegram_port}/bot",
-        "TELEGRAM_BASE_FILE_URL": f"http://127.0.0.1:{world.telegram_port}/file/bot",
-        "REDIS_URL": world.redis_url,
-        "OPENAI_NAME": "local",
-        "OPENAI_MODELS": "model-a",
-        "OPENAI_BASE_URL": f"http://127.0.0.1:{world.openai_port}/v1",
-        "OPENAI_API_KEY": "sk-test-key-abcdefghijklmnop",
-        "USE_DRAFTS": "false",
-        "PRIVATE_EDIT_INTERVAL": "0.05",
-        "WEBHOOK_URL": URL,
-        "WEBHOOK_SECRET": SECRET,
-        "WEBHOOK_LISTEN": "127.0.0.1",
-        "WEBHOOK_PORT": str(port),
-    }
+    port = free_port()
+    env = world.process_env(
+        tmp_path,
+        {
+            "use_drafts": False,
+            "private_edit_interval": 0.05,
+            "webhook_url": URL,
+            "webhook_secret": SECRET,
+            "webhook_listen": "127.0.0.1",
+            "webhook_port": port,
+        },
+    )
     process = await asyncio.create_subprocess_exec(
         sys.executable,
         "-m",
