@@ -312,15 +312,19 @@ def run_chat(
     settings: Settings,
     *,
     transport: httpx.AsyncBaseTransport | None = None,
-    stdin: TextIO = sys.stdin,
-    out: TextIO = sys.stdout,
+    stdin: TextIO | None = None,
+    out: TextIO | None = None,
 ) -> int:
-    """Chat with the configured models in the terminal until ``/quit`` or end of input.
+    """Chat with the configured models in the terminal until ``/quit`` or end of input;
+    ``stdin`` and ``out`` default to ``sys.stdin`` and ``sys.stdout`` as they are at the
+    call (as :func:`bot.ops.check.run_check` does).
 
     Returns the exit status: 0 at the end, 2 (after one line) for a configuration
     error or a store that cannot be opened. ``transport`` (tests) replaces the
     network for every provider client.
     """
+    stdin = sys.stdin if stdin is None else stdin
+    out = sys.stdout if out is None else out
     try:
         catalogue = build_catalogue(settings)
         default = check_default_model(settings, catalogue)

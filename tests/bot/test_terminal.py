@@ -204,3 +204,14 @@ def test_terminal_scope_has_no_braces() -> None:
     assert scope.startswith("t:")
     assert len(scope) > 2
     assert "{" not in scope and "}" not in scope
+
+
+def test_standard_streams_are_read_at_the_call(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Without ``stdin``/``out``, the chat uses ``sys.stdin``/``sys.stdout`` as they are when
+    it is called, not as they were when the module was imported."""
+    service = FakeChatService()
+    stdin, out = io.StringIO("hello\n/quit\n"), io.StringIO()
+    monkeypatch.setattr("sys.stdin", stdin)
+    monkeypatch.setattr("sys.stdout", out)
+    assert run_chat(make_settings(), transport=service.transport) == 0
+    assert "Echo: hello" in out.getvalue()
