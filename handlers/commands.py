@@ -6,13 +6,13 @@ import functools
 from collections.abc import Collection
 
 from telegram import Chat, InlineKeyboardButton, InlineKeyboardMarkup, Update
-from telegram.constants import ChatMemberStatus, ChatType
+from telegram.constants import ChatType
 
 from bot.conversation.formats import Formats, ReplyFormat
 from bot.conversation.groups import is_shared, set_shared
 from bot.conversation.images import fetch_images
 from bot.texts import Lang, t
-from handlers.admins import is_chat_admin
+from handlers.admins import is_chat_admin, sent_by_admin
 from handlers.common import lang_of, refused_for_quota, scope_for, shows_reasoning
 from handlers.context import BotContext
 from handlers.private_answers import answer_pending
@@ -219,8 +219,7 @@ async def toggle_shared(update: Update, context: BotContext) -> None:
     if chat.type == ChatType.PRIVATE:
         await message.reply_text(t("shared_groups_only", lang))
         return
-    member = await chat.get_member(user.id)
-    if member.status not in (ChatMemberStatus.ADMINISTRATOR, ChatMemberStatus.OWNER):
+    if not await sent_by_admin(context, message, user.id):
         await message.reply_text(t("shared_admins_only", lang))
         return
     store = context.services.store
